@@ -1,0 +1,3 @@
+"""Kubernetes operator reconciling CdcPipeline and MaskingPolicy resources into replicators."""
+
+__version__ = "0.1.0"
