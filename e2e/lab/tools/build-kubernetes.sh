@@ -10,9 +10,12 @@ set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.36.3}
 OUT=${OUT:?set OUT to the directory receiving the binaries}
-WORK=${WORK:-$HOME/.cache/cdc-lab/build/kubernetes-$K8S_VERSION}
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local CGO_ENABLED=0
+# Module downloads and the build cache live beside the lab's other downloads under ~/.cache.
+CACHE_ROOT=${CDC_LAB_CACHE:-$HOME/.cache/cdc-lab}
+export GOMODCACHE=$CACHE_ROOT/go/mod GOCACHE=$CACHE_ROOT/go/build
 
+WORK=$CACHE_ROOT/build/kubernetes-$K8S_VERSION
 stamp="$OUT/.kubernetes-$K8S_VERSION"
 if [[ -f $stamp ]]; then
   echo "kubernetes $K8S_VERSION already built in $OUT"

@@ -6,7 +6,7 @@ set -euo pipefail
 
 TSDB_VERSION=${TSDB_VERSION:-2.19.3}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-CACHE=${CACHE:-$HOME/.cache/cdc-lab/build/timescaledb}
+CACHE=${CDC_LAB_CACHE:-$HOME/.cache/cdc-lab}/build/timescaledb
 libdir=$("$PG_CONFIG" --pkglibdir)
 
 if [[ -f $libdir/timescaledb-$TSDB_VERSION.so ]]; then

@@ -1,0 +1,58 @@
+# The two commands of the README: `make demo` runs the main job, `make test` passes the tests.
+# Both work on a fresh machine: they install what is missing and start the lab first.
+SHELL := /bin/bash
+PY := .venv/bin/python
+LAB := $(PY) -m e2e.lab
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+
+.PHONY: help deps venv lab-up lab-up-3 lab-down lab-status test test-unit lint fmt demo bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+deps:  ## install the system packages (apt) and uv, only what is missing
+	@bash e2e/lab/tools/install-system-deps.sh
+
+.venv/.synced: pyproject.toml uv.lock
+	uv sync --locked --extra dev --python python3
+	@touch $@
+
+venv: deps .venv/.synced  ## create .venv with the locked dependencies
+
+lab-up: venv  ## start the lab: Cassandra, Postgres+TimescaleDB, OpenBao, Kubernetes API (idempotent)
+	$(LAB) up
+
+lab-up-3: venv  ## start the lab with three Cassandra nodes
+	$(LAB) up --cassandra-nodes 3
+
+lab-down:  ## stop the lab
+	$(LAB) down
+
+lab-status:  ## where each lab service runs
+	$(LAB) status
+
+test: lab-up  ## run every test against the lab
+	$(PY) -m pytest
+
+test-unit: venv  ## run the unit tests only (no lab)
+	$(PY) -m pytest -m unit
+
+lint: venv  ## ruff and mypy --strict
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+fmt: venv  ## format the code
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+demo: lab-up  ## the main job (for now: bring the lab up and show where everything runs)
+	$(LAB) status
+
+bench: lab-up  ## the benchmarks: one JSON object per line
+	@shopt -s nullglob; benches=(bench/*.py); \
+	if (( $${#benches[@]} == 0 )); then echo '{"bench": "none", "note": "no benchmarks yet"}'; fi; \
+	for b in "$${benches[@]}"; do $(PY) "$$b" || exit 1; done
+
+clean:  ## remove the virtualenv and caches of the tools (not the lab's downloads)
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

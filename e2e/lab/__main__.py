@@ -1,0 +1,169 @@
+"""``python -m e2e.lab up|down|status|nodetool``: the lab's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from e2e.lab import cassandra, clickhouse, kubernetes, openbao, postgres
+from e2e.lab.errors import LabError
+from e2e.lab.layout import Layout
+
+SERVICES = ("postgres", "cassandra", "kubernetes", "openbao")
+
+DESCRIPTION = """\
+Starts every real service the product talks to on this machine, on private ports and
+data directories, and reports where each one runs.
+
+  up       start what is not running (idempotent), wait for real readiness
+  down     stop everything (--purge also deletes the data)
+  status   report services, ports, paths and versions (--json for machines)
+  nodetool run Cassandra's nodetool against a lab node
+
+First start downloads and builds into ~/.cache/cdc-lab (several minutes); later starts
+reuse it. Data lives in $CDC_LAB_DIR (default /var/tmp/cdc-lab).
+"""
+
+
+def status(layout: Layout) -> dict[str, Any]:
+    """What runs now, probed live rather than remembered."""
+    report: dict[str, Any] = {"lab": {"dir": str(layout.root), "cache": str(layout.cache)}}
+    running = cassandra.running_nodes(layout)
+    report["cassandra"] = {
+        "running": bool(running),
+        "version": cassandra.version(running[0]) if running else None,
+        "nodes": [n.describe() for n in running],
+        "cluster_name": "cdc-lab",
+    }
+    if postgres.is_running(layout):
+        report |= postgres.describe(layout)
+    else:
+        report |= {"postgres": {"running": False}, "timescaledb": {"running": False}}
+    if kubernetes.is_running(layout):
+        report |= kubernetes.describe(layout)
+    else:
+        report |= {"kubernetes": {"running": False}, "etcd": {"running": False}}
+    report |= openbao.describe(layout) if openbao.is_running(layout) else {"openbao": {"running": False}}
+    report |= clickhouse.describe(layout)
+    for name in ("postgres", "timescaledb", "kubernetes", "etcd", "openbao", "clickhouse"):
+        report[name].setdefault("running", True)
+    report["ready"] = all(report[s]["running"] for s in (*SERVICES, "clickhouse"))
+    return report
+
+
+def up(layout: Layout, services: Sequence[str], nodes: int, heap: str | None) -> dict[str, Any]:
+    started = time.monotonic()
+    if "postgres" in services:
+        postgres.up(layout)
+    if "cassandra" in services:
+        cassandra.up(layout, nodes, heap)
+    if "kubernetes" in services or "openbao" in services:
+        kubernetes.up(layout)
+    if "openbao" in services:
+        openbao.up(layout)
+    report = status(layout)
+    layout.status_file.write_text(json.dumps(report, indent=2))
+    print(f"lab: up in {time.monotonic() - started:.1f}s; status in {layout.status_file}", flush=True)
+    return report
+
+
+def down(layout: Layout, purge: bool) -> None:
+    openbao.down(layout)
+    kubernetes.down(layout)
+    cassandra.down(layout)
+    postgres.down(layout)
+    layout.status_file.unlink(missing_ok=True)
+    if purge:
+        shutil.rmtree(layout.root, ignore_errors=True)
+        print(f"lab: removed {layout.root}", flush=True)
+
+
+def _print_human(report: dict[str, Any]) -> None:
+    c = report["cassandra"]
+    print(f"cassandra   {c.get('version') or 'not running'}")
+    for node in c["nodes"]:
+        print(f"  {node['name']}  {node['address']}:{node['cql_port']}  cdc_raw={node['cdc_raw']}")
+    for name, key in (
+        ("postgres", "dsn"),
+        ("timescaledb", "dsn"),
+        ("clickhouse", "dsn"),
+        ("openbao", "addr"),
+        ("kubernetes", "kubeconfig"),
+        ("etcd", "endpoint"),
+    ):
+        s = report[name]
+        where = s.get(key, "not running") if s["running"] else "not running"
+        print(f"{name:<11} {s.get('version', '') or '':<12} {where}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m e2e.lab", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p_up = sub.add_parser("up", help="start the lab (idempotent)")
+    p_up.add_argument(
+        "--cassandra-nodes",
+        type=int,
+        default=1,
+        choices=range(1, 4),
+        metavar="N",
+        help="Cassandra nodes on 127.0.0.1..N (1-3, default 1)",
+    )
+    p_up.add_argument("--cassandra-heap", help="JVM heap per Cassandra node (default 1024M, 768M for 3 nodes)")
+    p_up.add_argument(
+        "--only",
+        nargs="+",
+        choices=SERVICES,
+        default=list(SERVICES),
+        help="start only these services (openbao brings kubernetes along)",
+    )
+    p_up.add_argument("--json", action="store_true", help="print the status as JSON when up")
+    p_down = sub.add_parser("down", help="stop the lab")
+    p_down.add_argument("--purge", action="store_true", help="also delete all lab data")
+    p_status = sub.add_parser("status", help="report what runs where")
+    p_status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p_nt = sub.add_parser("nodetool", help="run nodetool against a Cassandra node")
+    p_nt.add_argument("--node", type=int, default=1, help="node number (default 1)")
+    p_nt.add_argument("args", nargs=argparse.REMAINDER, help="nodetool arguments, e.g. flush")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    layout = Layout.default()
+    layout.root.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.command == "up":
+            report = up(layout, args.only, args.cassandra_nodes, args.cassandra_heap)
+            if args.json:
+                print(json.dumps(report, indent=2))
+            else:
+                _print_human(report)
+        elif args.command == "down":
+            down(layout, args.purge)
+        elif args.command == "status":
+            report = status(layout)
+            if args.json:
+                print(json.dumps(report, indent=2))
+            else:
+                _print_human(report)
+            return 0 if report["ready"] else 1
+        elif args.command == "nodetool":
+            node = next((n for n in cassandra.running_nodes(layout) if n.index == args.node - 1), None)
+            if node is None:
+                raise LabError("cassandra", f"node {args.node} is not running")
+            print(cassandra.nodetool(layout, node, *args.args), end="")
+    except LabError as exc:
+        print(exc.describe(), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

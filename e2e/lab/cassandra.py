@@ -1,0 +1,352 @@
+"""Apache Cassandra 5.0 nodes with CDC enabled, on loopback addresses 127.0.0.1, .2, .3.
+
+Maven Central does not carry the binary tarball past 4.0-alpha2, so the lab resolves
+``cassandra-all`` and its runtime dependencies there (``cassandra/pom.xml``) into a
+``lib/`` directory and launches ``CassandraDaemon`` with the JVM options Cassandra's own
+``conf/jvm17-server.options`` prescribes. Several nodes share one machine as ccm does:
+one loopback address each, the same CQL and storage ports, a private JMX port each.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from e2e.lab import procs
+from e2e.lab.errors import LabError
+from e2e.lab.layout import CASSANDRA_VERSION, Layout
+
+SERVICE = "cassandra"
+MARKER = "org.apache.cassandra.service.CassandraDaemon"
+
+# From Cassandra's conf/jvm17-server.options: the module openings Cassandra 5.0 needs on Java 17.
+JVM17_OPTIONS = [
+    "-XX:+UseG1GC",
+    "-XX:+ParallelRefProcEnabled",
+    "-XX:MaxTenuringThreshold=1",
+    "-XX:G1HeapRegionSize=16m",
+    "-XX:MaxGCPauseMillis=300",
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports",
+    "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports",
+    "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports",
+    "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports",
+    "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports",
+    "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports",
+    "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports",
+    "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports",
+    "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports",
+    "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens",
+    "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.io=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens",
+    "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.util=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+]
+
+LOGBACK = """<configuration scan="false">
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>${cassandra.logdir}/system.log</file>
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE"/></root>
+</configuration>
+"""
+
+
+@dataclass(frozen=True)
+class Node:
+    index: int
+    root: Path
+    cql_port: int
+    storage_port: int
+    jmx_port: int
+    token: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.{self.index + 1}"
+
+    @property
+    def cdc_raw(self) -> Path:
+        return self.root / "cdc_raw"
+
+    @property
+    def commitlog(self) -> Path:
+        return self.root / "commitlog"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "logs" / "system.log"
+
+    @property
+    def stdout_log(self) -> Path:
+        return self.root / "logs" / "stdout.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "pid"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": f"node{self.index + 1}",
+            "address": self.address,
+            "cql_port": self.cql_port,
+            "jmx_port": self.jmx_port,
+            "cdc_raw": str(self.cdc_raw),
+            "commitlog": str(self.commitlog),
+            "data": str(self.root / "data"),
+            "log": str(self.log),
+        }
+
+
+def nodes(layout: Layout, count: int) -> list[Node]:
+    # Evenly spaced single tokens, spaced for at least three nodes so node 1 keeps its
+    # token whether the lab runs one node or three.
+    spacing = 2**64 // max(count, 3)
+    return [
+        Node(
+            index=i,
+            root=layout.root / "cassandra" / f"node{i + 1}",
+            cql_port=layout.ports.cassandra_cql,
+            storage_port=layout.ports.cassandra_storage,
+            jmx_port=layout.ports.cassandra_jmx_base + i,
+            token=-(2**63) + i * spacing,
+        )
+        for i in range(count)
+    ]
+
+
+def install(layout: Layout) -> Path:
+    """Resolves Cassandra's jars from Maven Central once per version."""
+    lib = layout.cassandra_home / "lib"
+    jar = lib / f"cassandra-all-{CASSANDRA_VERSION}.jar"
+    if jar.exists():
+        return lib
+    print(f"lab: fetching Cassandra {CASSANDRA_VERSION} from Maven Central (first time only)", flush=True)
+    staging = layout.cassandra_home / "lib.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    procs.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "dependency:copy-dependencies",
+            f"-Dcassandra.version={CASSANDRA_VERSION}",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
+            f"-Dmaven.repo.local={layout.cache / 'm2'}",
+        ],
+        SERVICE,
+        cwd=layout.repo / "e2e" / "lab" / "cassandra",
+    )
+    staging.rename(lib)
+    return lib
+
+
+def _yaml(node: Node, seeds: str) -> str:
+    return f"""\
+cluster_name: cdc-lab
+num_tokens: 1
+initial_token: {node.token}
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+listen_address: {node.address}
+rpc_address: {node.address}
+storage_port: {node.storage_port}
+native_transport_port: {node.cql_port}
+start_native_transport: true
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{seeds}"
+data_file_directories: [{node.root / "data"}]
+commitlog_directory: {node.commitlog}
+cdc_raw_directory: {node.cdc_raw}
+saved_caches_directory: {node.root / "saved_caches"}
+hints_directory: {node.root / "hints"}
+cdc_enabled: true
+cdc_total_space: 2048MiB
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+commitlog_segment_size: 32MiB
+auto_bootstrap: false
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+concurrent_compactors: 1
+concurrent_reads: 8
+concurrent_writes: 16
+"""
+
+
+def _command(layout: Layout, node: Node, lib: Path, heap: str) -> list[str]:
+    conf = node.root / "conf"
+    jamm = next(lib.glob("jamm-*.jar"))
+    return [
+        "java",
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-Xss256k",
+        f"-javaagent:{jamm}",
+        *JVM17_OPTIONS,
+        f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
+        f"-Dlogback.configurationFile=file://{conf / 'logback.xml'}",
+        f"-Dcassandra.logdir={node.root / 'logs'}",
+        f"-Dcassandra.storagedir={node.root}",
+        "-Dcassandra-foreground=yes",
+        f"-Dcassandra.jmx.local.port={node.jmx_port}",
+        # Nothing to gossip about in a fresh lab cluster: skip the waits meant for production rings.
+        "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+        "-Dcassandra.superuser_setup_delay_ms=0",
+        "-Dcassandra.ring_delay_ms=1000",
+        "-cp",
+        f"{conf}:{lib}/*",
+        MARKER,
+    ]
+
+
+def _cluster(node: Node) -> Any:
+    """A driver cluster that talks to this node only, never to its peers."""
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile  # noqa: PLC0415 - heavy
+    from cassandra.policies import WhiteListRoundRobinPolicy  # noqa: PLC0415
+
+    profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([node.address]), request_timeout=10)
+    return Cluster(
+        [node.address],
+        port=node.cql_port,
+        connect_timeout=3,
+        protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )
+
+
+def _cql_ready(node: Node, peers: int) -> bool:
+    cluster = _cluster(node)
+    try:
+        session = cluster.connect()
+        up_peers = session.execute("SELECT peer FROM system.peers_v2").all()
+        return len(up_peers) >= peers
+    finally:
+        cluster.shutdown()
+
+
+def is_running(node: Node) -> bool:
+    return procs.running_pid(node.pidfile, MARKER) is not None
+
+
+def up(layout: Layout, count: int, heap: str | None = None) -> list[Node]:
+    lib = install(layout)
+    heap = heap or ("1024M" if count == 1 else "768M")
+    wanted = nodes(layout, count)
+    seeds = f"{wanted[0].address}:{wanted[0].storage_port}"
+    for node in wanted:
+        if is_running(node):
+            continue
+        for sub in ("conf", "data", "commitlog", "cdc_raw", "saved_caches", "hints", "logs"):
+            (node.root / sub).mkdir(parents=True, exist_ok=True)
+        (node.root / "conf" / "cassandra.yaml").write_text(_yaml(node, seeds))
+        (node.root / "conf" / "logback.xml").write_text(LOGBACK)
+        print(f"lab: starting Cassandra {node.address}:{node.cql_port}", flush=True)
+        procs.start(_command(layout, node, lib, heap), node.pidfile, node.stdout_log)
+        # One at a time, as ccm does: concurrent joins race for the ring.
+        procs.wait_until(
+            partial(_cql_ready, node, node.index),
+            service=f"{SERVICE} {node.address}",
+            what="a CQL query",
+            timeout=180,
+            log=[node.stdout_log, node.log],
+            alive=partial(is_running, node),
+        )
+    for node in wanted:
+        procs.wait_until(
+            partial(_cql_ready, node, count - 1),
+            service=f"{SERVICE} {node.address}",
+            what=f"{count - 1} peers in system.peers_v2",
+            timeout=120,
+            log=node.log,
+        )
+    return wanted
+
+
+def running_nodes(layout: Layout) -> list[Node]:
+    found = []
+    for node in nodes(layout, 9):
+        if node.root.exists() and is_running(node):
+            found.append(node)
+    return found
+
+
+def down(layout: Layout) -> None:
+    for node in reversed(nodes(layout, 9)):
+        if procs.stop(node.pidfile, MARKER, timeout=60):
+            print(f"lab: stopped Cassandra {node.address}", flush=True)
+
+
+def version(node: Node) -> str:
+    cluster = _cluster(node)
+    try:
+        row = cluster.connect().execute("SELECT release_version FROM system.local").one()
+        return str(row.release_version)
+    finally:
+        cluster.shutdown()
+
+
+def nodetool(layout: Layout, node: Node, *args: str) -> str:
+    """Cassandra's own nodetool, run from the same jars over the node's local JMX port."""
+    lib = layout.cassandra_home / "lib"
+    if not lib.exists():
+        raise LabError(SERVICE, "Cassandra is not installed; run `python -m e2e.lab up` first")
+    return procs.run(
+        [
+            "java",
+            "-Xmx256m",
+            "-cp",
+            f"{lib}/*",
+            "-Dcassandra.storagedir=/tmp",
+            "org.apache.cassandra.tools.NodeTool",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(node.jmx_port),
+            *args,
+        ],
+        f"nodetool {node.address}",
+        timeout=120,
+    )

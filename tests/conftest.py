@@ -1,0 +1,125 @@
+"""Session fixtures handing out connections to the lab's real services.
+
+Integration tests ask for what they need; the first one to ask brings the lab up if it
+is not running. A service that cannot start fails the run with its log: it never skips.
+Unit tests ask for nothing and run without the lab.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.lab.__main__ import status, up
+from e2e.lab.errors import LabError
+from e2e.lab.layout import Layout
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def lab_layout() -> Layout:
+    return Layout.default()
+
+
+@pytest.fixture(scope="session")
+def lab(lab_layout: Layout) -> dict[str, Any]:
+    """The lab's status report; starts the lab when something is not running."""
+    lab_layout.root.mkdir(parents=True, exist_ok=True)
+    try:
+        report = status(lab_layout)
+        if not report["ready"]:
+            nodes = max(1, len(report["cassandra"]["nodes"]))
+            report = up(lab_layout, ("postgres", "cassandra", "kubernetes", "openbao"), nodes, None)
+    except LabError as exc:
+        pytest.fail(exc.describe(), pytrace=False)
+    if not report["ready"]:
+        pytest.fail(f"the lab is not ready: {report}", pytrace=False)
+    return report
+
+
+@pytest.fixture(scope="session")
+def cassandra_nodes(lab: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(lab["cassandra"]["nodes"])
+
+
+@pytest.fixture(scope="session")
+def cassandra_node(cassandra_nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    return cassandra_nodes[0]
+
+
+@pytest.fixture(scope="session")
+def cql_session(cassandra_node: dict[str, Any]) -> Iterator[Any]:
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    profile = ExecutionProfile(
+        load_balancing_policy=WhiteListRoundRobinPolicy([cassandra_node["address"]]), request_timeout=30
+    )
+    cluster = Cluster(
+        [cassandra_node["address"]],
+        port=cassandra_node["cql_port"],
+        protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )
+    yield cluster.connect()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(lab: dict[str, Any]) -> str:
+    return str(lab["postgres"]["dsn"])
+
+
+@pytest.fixture(scope="session")
+def timescaledb_dsn(lab: dict[str, Any]) -> str:
+    return str(lab["timescaledb"]["dsn"])
+
+
+@pytest.fixture(scope="session")
+def clickhouse_client(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A chDB-backed clickhouse-connect client on a path private to this test session.
+
+    chDB locks its data path per process, so tests keep off the lab's shared default path
+    (which the demo may hold open).
+    """
+    import clickhouse_connect
+
+    path: Path = tmp_path_factory.mktemp("chdb")
+    client = clickhouse_connect.get_client(interface="chdb", dsn=f"chdb://{path}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def vault(lab: dict[str, Any]) -> Any:
+    import hvac
+
+    client = hvac.Client(url=lab["openbao"]["addr"], token=lab["openbao"]["token"])
+    assert client.is_authenticated()
+    return client
+
+
+@pytest.fixture(scope="session")
+def kube_api(lab: dict[str, Any]) -> Iterator[Any]:
+    from kubernetes import config
+
+    api = config.new_client_from_config(config_file=lab["kubernetes"]["kubeconfig"])
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def kube_namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (the controller-manager finishes it)."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube_api)
+    name = f"t-{request.node.name.lower().replace('_', '-')[:40].strip('-')}-{os.getpid() % 10000}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)
