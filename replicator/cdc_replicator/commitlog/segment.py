@@ -269,9 +269,7 @@ def _entries_in(
         if size < MIN_ENTRY_SIZE or ended > stop:
             if soft:
                 return
-            raise CorruptSegmentError(
-                path, logical_start, f"invalid entry size {size} (section ends at {base + stop})"
-            )
+            raise CorruptSegmentError(path, logical_start, f"invalid entry size {size} (section ends at {base + stop})")
         head = buf[pos : pos + 4]
         if crc32(head) != size_crc:
             if soft:
