@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from e2e.lab import cassandra
 from e2e.lab.__main__ import status, up
 from e2e.lab.errors import LabError
 from e2e.lab.layout import Layout
@@ -40,6 +41,23 @@ def lab(lab_layout: Layout) -> dict[str, Any]:
     if not report["ready"]:
         pytest.fail(f"the lab is not ready: {report}", pytrace=False)
     return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that grow the lab to three Cassandra nodes run last, so that tests which
+    expect a single node (every partition on node 1) never share the ring with them."""
+    items.sort(key=lambda item: item.get_closest_marker("multinode") is not None)
+
+
+@pytest.fixture(scope="session")
+def cassandra_cluster(lab_layout: Layout, lab: dict[str, Any]) -> list[dict[str, Any]]:
+    """Three Cassandra nodes on 127.0.0.1-3, for replication: grows the lab if needed."""
+    if len(lab["cassandra"]["nodes"]) < 3:
+        try:
+            cassandra.up(lab_layout, 3)
+        except LabError as exc:
+            pytest.fail(exc.describe(), pytrace=False)
+    return [n.describe() for n in cassandra.running_nodes(lab_layout)]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ downloads and builds are cached by version under ``~/.cache/cdc-lab``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 CASSANDRA_VERSION = os.environ.get("CDC_LAB_CASSANDRA_VERSION", "5.0.6")
@@ -20,6 +20,8 @@ POSTGRES_MAJOR = "15"
 
 @dataclass(frozen=True)
 class Ports:
+    """Fixed private ports; ``CDC_LAB_PORT_OFFSET`` shifts them all, so two labs can run side by side."""
+
     cassandra_cql: int = 19042
     cassandra_storage: int = 17000
     cassandra_jmx_base: int = 17100  # node i listens on base + i: JMX binds only to 127.0.0.1
@@ -35,14 +37,16 @@ class Layout:
     root: Path
     cache: Path
     repo: Path
-    ports: Ports = Ports()
+    ports: Ports
 
     @classmethod
     def default(cls) -> Layout:
         # /var/tmp rather than $HOME: the postgres user must traverse it when the lab runs as root.
         root = Path(os.environ.get("CDC_LAB_DIR", "/var/tmp/cdc-lab"))
         cache = Path(os.environ.get("CDC_LAB_CACHE", Path.home() / ".cache" / "cdc-lab"))
-        return cls(root=root, cache=cache, repo=Path(__file__).resolve().parents[2])
+        offset = int(os.environ.get("CDC_LAB_PORT_OFFSET", "0"))
+        ports = Ports(**{f.name: getattr(Ports, f.name) + offset for f in fields(Ports)})
+        return cls(root=root, cache=cache, repo=Path(__file__).resolve().parents[2], ports=ports)
 
     @property
     def status_file(self) -> Path:
