@@ -1,0 +1,1 @@
+"""Masking of PII/PHI in change events before anything leaves the replicator."""
