@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cdc_replicator import __version__
+from cdc_replicator import __version__, dump
 
 DESCRIPTION = """\
 Streams every change of a Cassandra node into Postgres, TimescaleDB and ClickHouse.
@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    dump.add_parser(commands)
     return parser
 
 
@@ -35,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return 0
+    status: int = args.handler(args)
+    return status
 
 
 if __name__ == "__main__":

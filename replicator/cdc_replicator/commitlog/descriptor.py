@@ -87,6 +87,8 @@ def read_descriptor(buf: bytes, path: Path) -> Descriptor:
     version, segment_id, param_len = _FIXED.unpack_from(buf, 0)
     if version == 0 and segment_id == 0:
         raise SegmentNotReadyError(path, 0, "header is all zeros: the segment has not been written yet")
+    if not 0 < version < 64:
+        raise CorruptSegmentError(path, 0, f"not a commitlog segment (version field reads {version})")
     end = _FIXED.size + param_len
     if len(buf) < end + 4:
         raise CorruptSegmentError(path, 0, f"truncated header: needs {end + 4} bytes, file has {len(buf)}")

@@ -22,7 +22,7 @@ from cassandra import cqltypes
 
 from cdc_replicator.commitlog.vint import read_uvint
 from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.values import CqlMap, UdtValue
+from cdc_replicator.types.values import CounterShard, CounterValue, CqlMap, UdtValue
 
 Decoder = Callable[[bytes], Any]
 PROTOCOL_VERSION = 4
@@ -80,21 +80,23 @@ def _driver(cls: Any) -> Decoder:
     return decode
 
 
-def counter_value(data: bytes) -> int:
-    """The value of a CounterContext: the sum of its shards' counts.
+def counter_value(data: bytes) -> CounterValue:
+    """A CounterContext (``db/context/CounterContext``) as its shards.
 
-    Layout (``db/context/CounterContext``): ``int16 header_count``, ``header_count`` int16
-    indexes, then 32-byte shards ``counter_id(16) | clock(int64) | count(int64)``. In the
-    commitlog a node writes its own shard holding the counter's new *total* on that node.
+    Layout: ``int16 header_count``, ``header_count`` int16 indexes (of local/remote
+    shards), then 32-byte shards ``counter_id(16) | clock(int64) | count(int64)``.
     """
     if not data:
-        return 0
+        return CounterValue(())
     header = _from_bytes(data[:2], "big", signed=True)
     start = 2 + 2 * abs(header)
-    total = 0
+    shards = []
     for offset in range(start, len(data), 32):
-        total += _from_bytes(data[offset + 24 : offset + 32], "big", signed=True)
-    return total
+        counter_id = uuid.UUID(bytes=bytes(data[offset : offset + 16]))
+        clock = _from_bytes(data[offset + 16 : offset + 24], "big", signed=True)
+        count = _from_bytes(data[offset + 24 : offset + 32], "big", signed=True)
+        shards.append(CounterShard(counter_id, clock, count))
+    return CounterValue(shards)
 
 
 _SCALARS: dict[str, Decoder] = {

@@ -1,0 +1,138 @@
+"""Reading change events from segments and directories, once or following new writes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdc_replicator.commitlog.cdc_dir import SegmentFile, list_segments, segment_file
+from cdc_replicator.commitlog.errors import (
+    CommitLogError,
+    MutationDecodeError,
+    SegmentNotReadyError,
+    UnknownTableError,
+)
+from cdc_replicator.commitlog.mutation import MutationDecoder
+from cdc_replicator.commitlog.segment import Segment
+from cdc_replicator.events import ChangeEvent, Position
+
+
+@dataclass(slots=True)
+class ReadStats:
+    entries: int = 0
+    events: int = 0
+    bytes: int = 0
+    unknown_table_mutations: int = 0
+    errors: int = 0
+    unknown_tables: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadError:
+    """A problem ``follow`` mode reports and moves past (the rest of the segment is skipped)."""
+
+    error: CommitLogError
+
+
+class CommitLogReader:
+    """Decodes segments into events, resuming strictly after ``after``.
+
+    ``read_ahead`` also yields entries past the idx offset (acknowledged, not yet synced;
+    plain segments only). With ``durable_only`` semantics (``read_ahead=False``) a segment
+    with no idx yields nothing, and one with an idx yields up to its offset.
+    """
+
+    def __init__(self, decoder: MutationDecoder, read_ahead: bool = True) -> None:
+        self.decoder = decoder
+        self.read_ahead = read_ahead
+        self.stats = ReadStats()
+
+    def segment_events(self, source: SegmentFile, after: Position | None = None) -> Iterator[ChangeEvent]:
+        """Events of one segment (its idx, if any, bounds what counts as durable)."""
+        if after is not None and after.segment_id > source.segment_id:
+            return
+        start = after.position if after is not None and after.segment_id == source.segment_id else 0
+        state = source.idx_state()
+        # Without an idx the whole file counts: sections get their sync marker when they are
+        # synced, and the unsynced tail is only read with read_ahead.
+        limit = state.offset if state is not None else None
+        with Segment(source.log) as segment:
+            version = segment.descriptor.messaging_version
+            decode = self.decoder.decode
+            stats = self.stats
+            for entry in segment.entries(after=start, limit=limit, read_ahead=self.read_ahead):
+                stats.entries += 1
+                stats.bytes += len(entry.data) + 12
+                try:
+                    events = decode(entry, version)
+                except UnknownTableError as exc:
+                    stats.unknown_table_mutations += 1
+                    stats.unknown_tables.add(str(exc.table_id))
+                    continue
+                except MutationDecodeError as exc:
+                    raise MutationDecodeError(source.log, entry.start, exc.reason) from exc
+                stats.events += len(events)
+                yield from events
+
+    def events(self, sources: Iterable[SegmentFile], after: Position | None = None) -> Iterator[ChangeEvent]:
+        for source in sorted(sources, key=lambda s: s.segment_id):
+            yield from self.segment_events(source, after)
+
+    def follow(
+        self, directory: Path, after: Position | None = None, poll_s: float = 0.25
+    ) -> Iterator[ChangeEvent | ReadError]:
+        """Events from ``directory`` as Cassandra writes them, forever.
+
+        A segment is left behind once its idx says COMPLETED and everything up to its
+        offset has been read. A corrupt segment is reported once (a ``ReadError``) and
+        skipped from there on; errors are also counted in ``stats.errors``.
+        """
+        cursor = after
+        broken: set[int] = set()
+        while True:
+            progressed = False
+            segments = list_segments(directory)
+            for number, source in enumerate(segments):
+                if source.segment_id in broken or (cursor is not None and source.segment_id < cursor.segment_id):
+                    continue
+                try:
+                    for event in self.segment_events(source, cursor):
+                        progressed = True
+                        cursor = event.position
+                        yield event
+                    state = source.idx_state()
+                except SegmentNotReadyError:
+                    break
+                except FileNotFoundError:
+                    continue  # released meanwhile
+                except CommitLogError as exc:
+                    self.stats.errors += 1
+                    broken.add(source.segment_id)
+                    yield ReadError(exc)
+                    continue
+                newer_exists = number + 1 < len(segments)
+                # A segment is finished once COMPLETED; one that never got CDC data (no idx)
+                # is finished once Cassandra has moved on to a newer segment.
+                if (state is not None and state.completed) or (state is None and newer_exists):
+                    cursor = Position(source.segment_id + 1, 0)
+                    continue
+                break  # the live segment: wait for more
+            if not progressed:
+                time.sleep(poll_s)
+
+
+def sources_from_paths(paths: Iterable[Path]) -> list[SegmentFile]:
+    """Segment files named on a command line: files, or directories to scan."""
+    out: list[SegmentFile] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(list_segments(path))
+            continue
+        source = segment_file(path)
+        if source is None:
+            # Not named like a segment: read it anyway, the header will tell.
+            source = SegmentFile(0, 0, path)
+        out.append(source)
+    return out
