@@ -5,7 +5,7 @@ PY := .venv/bin/python
 LAB := $(PY) -m e2e.lab
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
-.PHONY: help deps venv lab-up lab-up-3 lab-down lab-status test test-unit lint fmt demo bench clean
+.PHONY: help deps venv lab-up lab-up-3 lab-down lab-status test test-unit lint fmt demo bench clean crds
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ bench: lab-up  ## the benchmarks: one JSON object per line
 	@shopt -s nullglob; benches=(bench/*.py); \
 	if (( $${#benches[@]} == 0 )); then echo '{"bench": "none", "note": "no benchmarks yet"}'; fi; \
 	for b in "$${benches[@]}"; do $(PY) "$$b" || exit 1; done
+
+crds: venv  ## regenerate crds/*.yaml and the chart's copies from the operator's API models
+	$(PY) -m cdc_operator.api.crds
 
 clean:  ## remove the virtualenv and caches of the tools (not the lab's downloads)
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
