@@ -1,0 +1,586 @@
+"""Compile a masking policy against a table's schema, then mask change events with the result.
+
+Two phases, so the per-event work is small:
+
+1. ``compile_table(spec, table, keys)`` (once per table and schema generation, and again
+   after a key rotation) decides, for each column, which rules apply and at which path,
+   checks that every action fits the CQL type it lands on, and binds closures (keys, salts,
+   encoders) into a ``TablePlan``. ``check_policy`` runs the same checks over every table
+   without keys, so the replicator refuses a bad policy before it reads a byte.
+2. ``mask_event(plan, event, counts)`` applies a plan to one event: partition key,
+   clustering, simple cells, collection / UDT cells and range bounds. Events of tables
+   with nothing to mask are returned as they are; others are copied only where masked.
+
+Rule resolution, per column: the first rule (in policy order) without a ``path`` masks the
+whole column and wins; otherwise each path rule masks its path, the first rule per path
+wins, and a path inside an already-masked path is left to the outer rule.
+
+Where a value identifies something (a partition-key or clustering column, a map key, a set
+element) only ``hash`` and ``hmac`` are accepted: they are deterministic and injective, so
+upserts of the same row still meet and distinct rows stay distinct. ``redact``, ``partial``
+and ``null`` would merge rows (or make keys null), and are rejected at load time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any
+
+from cdc_replicator.events import Bound, Cell, ChangeEvent, ComplexColumn, Operation
+from cdc_replicator.masking.actions import (
+    TEXT,
+    TEXT_KINDS,
+    KeyMaterial,
+    Mask,
+    encoder_for,
+    hash_fn,
+    hmac_fn,
+    null_fn,
+    partial_fn,
+    redact_fn,
+)
+from cdc_replicator.masking.policy import (
+    DEFAULT_MARKER,
+    DETERMINISTIC_INJECTIVE,
+    Action,
+    MaskingPolicySpec,
+    MaskingRule,
+)
+from cdc_replicator.schema.model import ColumnDef, TableSchema
+from cdc_replicator.types.cql import CqlType
+from cdc_replicator.types.values import CqlMap, UdtValue
+
+CellMask = Callable[[Cell], Cell]
+"""Masks one cell of a multi-cell column; returns the same object when the rule does not touch it."""
+PRIMARY_KEY_KINDS = frozenset({"partition_key", "clustering"})
+
+
+class PolicyError(ValueError):
+    """The policy cannot apply to the tables as they are; ``problems`` names each rule and column."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("masking policy rejected:\n  - " + "\n  - ".join(problems))
+
+
+class MaskingError(RuntimeError):
+    """An event could not be masked; it must not leave the replicator."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditKey:
+    """What one masking counter counts: a rule applied to a column (at a path)."""
+
+    rule: str
+    classification: str
+    action: str
+    keyspace: str
+    table: str
+    column: str
+    path: str = ""
+    """Dotted path inside the column (``value.email``), empty for the whole column."""
+
+    @property
+    def field(self) -> str:
+        return f"{self.column}.{self.path}" if self.path else self.column
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnPlan:
+    """How one column of one table is masked."""
+
+    name: str
+    kind: str
+    source_type: CqlType
+    destination_type: CqlType
+    steps: tuple[tuple[int, Mask], ...] = ()
+    """For values (scalars, frozen values, key columns): ``(audit slot, mask)`` in order."""
+    cell_steps: tuple[tuple[int, CellMask], ...] = ()
+    """For the cells of a multi-cell column: ``(audit slot, cell mask)`` in order."""
+    drop_slot: int | None = None
+    """A multi-cell column nulled as a whole: left out of events (counted in this slot)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TablePlan:
+    """The compiled policy for one table at one schema generation and key version."""
+
+    keyspace: str
+    table: str
+    generation: int
+    columns: Mapping[str, ColumnPlan]
+    """Masked columns only."""
+    destination_types: Mapping[str, CqlType]
+    """Every column's type at the destination (changed where masking changes it)."""
+    audit: tuple[AuditKey, ...]
+    """One counter slot per (rule, column, path); ``mask_event`` adds into ``counts[slot]``."""
+    clustering: tuple[ColumnPlan | None, ...]
+    """Per clustering position, its plan if masked (range bounds are positional)."""
+
+    @property
+    def masks_anything(self) -> bool:
+        return bool(self.columns)
+
+    def new_counts(self) -> list[int]:
+        return [0] * len(self.audit)
+
+
+# --- matching -----------------------------------------------------------------------------
+
+
+def rule_matches(rule: MaskingRule, keyspace: str, table: str, column: str) -> bool:
+    """Whether ``rule`` selects ``keyspace.table.column`` (globs and regexes are case-sensitive)."""
+    match = rule.match
+    if not (fnmatch.fnmatchcase(keyspace, match.keyspace) and fnmatch.fnmatchcase(table, match.table)):
+        return False
+    if match.column is not None:
+        return fnmatch.fnmatchcase(column, match.column)
+    return match.column_regex is not None and re.fullmatch(match.column_regex, column) is not None
+
+
+def rules_for_column(spec: MaskingPolicySpec, keyspace: str, table: str, column: str) -> list[MaskingRule]:
+    """The rules that apply to a column, after precedence (see the module docstring)."""
+    matching = [r for r in spec.rules if rule_matches(r, keyspace, table, column)]
+    whole = next((r for r in matching if not r.match.path), None)
+    if whole is not None:
+        return [whole]
+    chosen: list[MaskingRule] = []
+    taken: list[tuple[str, ...]] = []
+    for rule in sorted(matching, key=lambda r: len(r.match.path)):  # stable: policy order within a length
+        path = tuple(rule.match.path)
+        if any(path[: len(outer)] == outer for outer in taken):
+            continue
+        chosen.append(rule)
+        taken.append(path)
+    return chosen
+
+
+# --- types and paths ----------------------------------------------------------------------
+
+
+class _PathError(ValueError):
+    pass
+
+
+def _step(cql_type: CqlType, step: str) -> tuple[int, CqlType, bool]:
+    """One path step into ``cql_type``: ``(parameter index, child type, child identifies an element)``."""
+    kind = cql_type.kind
+    if kind in ("list", "vector") and step == "element":
+        return 0, cql_type.params[0], False
+    if kind == "set" and step == "element":
+        return 0, cql_type.params[0], True
+    if kind == "map" and step in ("key", "value"):
+        return (0, cql_type.params[0], True) if step == "key" else (1, cql_type.params[1], False)
+    if kind == "udt" and step in cql_type.fields:
+        index = cql_type.fields.index(step)
+        return index, cql_type.params[index], False
+    if kind == "tuple" and step.isdigit() and int(step) < len(cql_type.params):
+        return int(step), cql_type.params[int(step)], False
+    expected = {
+        "list": "element",
+        "vector": "element",
+        "set": "element",
+        "map": "key or value",
+        "udt": "one of its fields " + ", ".join(cql_type.fields),
+        "tuple": f"an index below {len(cql_type.params)}",
+    }.get(kind)
+    if expected is None:
+        raise _PathError(f"path step {step!r} goes into {cql_type}, which has no parts")
+    raise _PathError(f"path step {step!r} does not apply to {cql_type} (expected {expected})")
+
+
+def _leaf(cql_type: CqlType, path: tuple[str, ...]) -> tuple[CqlType, bool]:
+    """The type at ``path`` and whether any step on the way identifies an element."""
+    identifies = False
+    for step in path:
+        _, cql_type, key_like = _step(cql_type, step)
+        identifies = identifies or key_like
+    return cql_type, identifies
+
+
+def _retype(cql_type: CqlType, path: tuple[str, ...], leaf_type: CqlType) -> CqlType:
+    """``cql_type`` with the type at ``path`` replaced by ``leaf_type``."""
+    if not path:
+        return leaf_type
+    index, child, _ = _step(cql_type, path[0])
+    params = list(cql_type.params)
+    params[index] = _retype(child, path[1:], leaf_type)
+    return replace(cql_type, params=tuple(params))
+
+
+def _result_type(rule: MaskingRule, leaf_type: CqlType) -> CqlType:
+    if rule.action in (Action.HASH, Action.HMAC, Action.REDACT):
+        return TEXT
+    if rule.action == Action.PARTIAL and leaf_type.kind == "ascii" and not (rule.mask_char or "*").isascii():
+        return TEXT
+    return leaf_type
+
+
+def masked_type(source_type: CqlType, rules: Iterable[MaskingRule]) -> CqlType:
+    """The destination type of a column of ``source_type`` masked by ``rules`` (as resolved)."""
+    result = source_type
+    for rule in rules:
+        path = tuple(rule.match.path)
+        leaf_type, _ = _leaf(source_type, path)
+        result = _retype(result, path, _result_type(rule, leaf_type))
+    return result
+
+
+def _problem(rule: MaskingRule, column: ColumnDef) -> str | None:
+    """Why ``rule`` cannot mask ``column``, or None if it can."""
+    path = tuple(rule.match.path)
+    try:
+        leaf_type, identifies = _leaf(column.type, path)
+    except _PathError as exc:
+        return str(exc)
+    if rule.action == Action.PARTIAL and leaf_type.kind not in TEXT_KINDS:
+        return f"partial keeps characters of text, and the value at this place is {leaf_type}"
+    if rule.action not in DETERMINISTIC_INJECTIVE:
+        if column.kind in PRIMARY_KEY_KINDS:
+            return (
+                f"{column.kind.replace('_', ' ')} columns identify rows: only hash or hmac keep distinct "
+                f"rows distinct (and {rule.action.value} would merge or null them)"
+            )
+        if identifies:
+            return "map keys and set elements identify elements: only hash or hmac keep them distinct"
+    if column.type.multi_cell and not path and rule.action != Action.NULL:
+        parts = {"list": "[element]", "set": "[element]", "map": "[key] or [value]", "udt": "[<field>]"}
+        return (
+            f"{column.type} is stored cell by cell, so it is masked by its parts: "
+            f"give the rule a path, e.g. {parts.get(column.type.kind, '[...]')} (or use null for the whole column)"
+        )
+    return None
+
+
+def _describe(rule: MaskingRule, table: TableSchema, column: ColumnDef) -> str:
+    path = ".".join(rule.match.path)
+    where = f"{table.keyspace}.{table.name}.{column.name}" + (f" at path {path}" if path else "")
+    return f"rule {rule.name!r} ({rule.action.value}) cannot mask {where} of type {column.type}"
+
+
+def _all_columns(table: TableSchema) -> list[ColumnDef]:
+    seen: dict[str, ColumnDef] = {}
+    for column in (*table.partition_key, *table.clustering, *table.columns.values()):
+        seen.setdefault(column.name, column)
+    return list(seen.values())
+
+
+def check_table(spec: MaskingPolicySpec, table: TableSchema, key_names: Iterable[str]) -> list[str]:
+    """Every reason ``spec`` cannot apply to ``table`` (empty if it can). Needs key names, not keys."""
+    available = set(key_names)
+    problems: list[str] = []
+    for column in _all_columns(table):
+        for rule in rules_for_column(spec, table.keyspace, table.name, column.name):
+            reason = _problem(rule, column)
+            if reason is not None:
+                problems.append(f"{_describe(rule, table, column)}: {reason}")
+    return problems + [
+        f"rule {rule.name!r} references {'key' if rule.action == Action.HMAC else 'salt'} {ref!r}, "
+        "which is not among the configured masking keys"
+        for rule in spec.rules
+        if (ref := rule.secret_ref) is not None and ref not in available
+    ]
+
+
+def check_policy(spec: MaskingPolicySpec, tables: Iterable[TableSchema], key_names: Iterable[str]) -> None:
+    """Raise ``PolicyError`` listing every problem of ``spec`` over ``tables``; the load-time gate."""
+    names = set(key_names)
+    problems: list[str] = []
+    for table in tables:
+        problems.extend(p for p in check_table(spec, table, names) if p not in problems)
+    if problems:
+        raise PolicyError(problems)
+
+
+# --- building masks -----------------------------------------------------------------------
+
+
+def _leaf_mask(rule: MaskingRule, leaf_type: CqlType, keys: Mapping[str, KeyMaterial]) -> Mask:
+    action = rule.action
+    if action == Action.HMAC:
+        return hmac_fn(keys[rule.key_ref or ""], encoder_for(leaf_type))
+    if action == Action.HASH:
+        return hash_fn(keys[rule.salt_ref or ""], encoder_for(leaf_type))
+    if action == Action.REDACT:
+        return redact_fn(DEFAULT_MARKER if rule.marker is None else rule.marker)
+    if action == Action.PARTIAL:
+        return partial_fn(rule.keep_last or 0, rule.mask_char or "*")
+    return null_fn()
+
+
+def _at_path(cql_type: CqlType, path: tuple[str, ...], leaf: Mask) -> Mask:
+    """A mask applying ``leaf`` at ``path`` inside a decoded (frozen) value, rebuilding the containers."""
+    if not path:
+        return leaf
+    step = path[0]
+    index, child, _ = _step(cql_type, step)
+    inner = _at_path(child, path[1:], leaf)
+    kind = cql_type.kind
+    if kind == "map" and step == "key":
+
+        def map_keys(value: Any) -> Any:
+            return None if value is None else CqlMap((inner(k), v) for k, v in value)
+
+        return map_keys
+    if kind == "map":
+
+        def map_values(value: Any) -> Any:
+            return None if value is None else CqlMap((k, inner(v)) for k, v in value)
+
+        return map_values
+    if kind == "udt":
+
+        def udt_field(value: Any) -> Any:
+            return None if value is None else UdtValue((n, inner(v) if n == step else v) for n, v in value)
+
+        return udt_field
+    if kind == "tuple":
+
+        def tuple_item(value: Any) -> Any:
+            return None if value is None else tuple(inner(v) if i == index else v for i, v in enumerate(value))
+
+        return tuple_item
+
+    def elements(value: Any) -> Any:  # list, set, vector
+        return None if value is None else tuple(inner(v) for v in value)
+
+    return elements
+
+
+def _cell_mask(column_type: CqlType, path: tuple[str, ...], leaf: Mask) -> CellMask:
+    """A mask for one cell of a multi-cell column: the first step picks the cell's path or value."""
+    step, rest = path[0], path[1:]
+    _, child, _ = _step(column_type, step)
+    inner = _at_path(child, rest, leaf)
+    kind = column_type.kind
+    # Lists keep their element in the value (the path is a timeuuid); sets keep it in the path.
+    masks_path = (kind == "set") or (kind == "map" and step == "key")
+
+    if kind == "udt":
+
+        def udt_cell(cell: Cell) -> Cell:
+            if cell.path != step or cell.value is None:
+                return cell
+            return Cell(inner(cell.value), cell.timestamp, cell.ttl, cell.local_deletion_time, cell.deleted, cell.path)
+
+        return udt_cell
+    if masks_path:
+
+        def path_cell(cell: Cell) -> Cell:
+            return Cell(cell.value, cell.timestamp, cell.ttl, cell.local_deletion_time, cell.deleted, inner(cell.path))
+
+        return path_cell
+
+    def value_cell(cell: Cell) -> Cell:
+        if cell.value is None:
+            return cell
+        return Cell(inner(cell.value), cell.timestamp, cell.ttl, cell.local_deletion_time, cell.deleted, cell.path)
+
+    return value_cell
+
+
+def compile_table(spec: MaskingPolicySpec, table: TableSchema, keys: Mapping[str, KeyMaterial]) -> TablePlan:
+    """The plan masking ``table``'s events; raises ``PolicyError`` if the policy does not fit."""
+    problems = check_table(spec, table, keys)
+    if problems:
+        raise PolicyError(problems)
+    columns: dict[str, ColumnPlan] = {}
+    destination: dict[str, CqlType] = {}
+    audit: list[AuditKey] = []
+    for column in _all_columns(table):
+        rules = rules_for_column(spec, table.keyspace, table.name, column.name)
+        destination[column.name] = masked_type(column.type, rules)
+        if not rules:
+            continue
+        steps: list[tuple[int, Mask]] = []
+        cell_steps: list[tuple[int, CellMask]] = []
+        drop_slot: int | None = None
+        for rule in rules:
+            path = tuple(rule.match.path)
+            slot = len(audit)
+            audit.append(
+                AuditKey(
+                    rule.name,
+                    rule.classification.value,
+                    rule.action.value,
+                    table.keyspace,
+                    table.name,
+                    column.name,
+                    ".".join(path),
+                )
+            )
+            leaf_type, _ = _leaf(column.type, path)
+            leaf = _leaf_mask(rule, leaf_type, keys)
+            if not column.type.multi_cell:
+                steps.append((slot, _at_path(column.type, path, leaf)))
+            elif path:
+                cell_steps.append((slot, _cell_mask(column.type, path, leaf)))
+            else:
+                drop_slot = slot  # null over a whole multi-cell column (anything else was rejected)
+        columns[column.name] = ColumnPlan(
+            column.name,
+            column.kind,
+            column.type,
+            destination[column.name],
+            tuple(steps),
+            tuple(cell_steps),
+            drop_slot,
+        )
+    clustering = tuple(columns.get(c.name) for c in table.clustering)
+    return TablePlan(
+        table.keyspace,
+        table.name,
+        table.generation,
+        MappingProxyType(columns),
+        MappingProxyType(destination),
+        tuple(audit),
+        clustering,
+    )
+
+
+def destination_type(plan: TablePlan, column: str) -> CqlType:
+    """The type a sink must give ``column`` (text where a hash, hmac or redact replaced the value)."""
+    try:
+        return plan.destination_types[column]
+    except KeyError:
+        raise MaskingError(f"{plan.keyspace}.{plan.table} has no column {column!r}") from None
+
+
+# --- masking events -----------------------------------------------------------------------
+
+
+def _mask_value(column: ColumnPlan, value: Any, counts: list[int]) -> Any:
+    for slot, mask in column.steps:
+        value = mask(value)
+        counts[slot] += 1
+    return value
+
+
+def _mask_key(values: Mapping[str, Any], columns: Mapping[str, ColumnPlan], counts: list[int]) -> Mapping[str, Any]:
+    out: dict[str, Any] | None = None
+    for name, value in values.items():
+        column = columns.get(name)
+        if column is None or value is None:
+            continue
+        if out is None:
+            out = dict(values)
+        out[name] = _mask_value(column, value, counts)
+    return values if out is None else MappingProxyType(out)
+
+
+def _mask_cells(cells: Mapping[str, Cell], columns: Mapping[str, ColumnPlan], counts: list[int]) -> Mapping[str, Cell]:
+    out: dict[str, Cell] | None = None
+    for name, cell in cells.items():
+        column = columns.get(name)
+        if column is None or cell.value is None:
+            continue
+        if not column.steps:
+            # A masked column arriving in a shape its plan does not cover: refuse rather than leak.
+            raise MaskingError(f"column {name!r} arrived as a simple cell but is planned as a multi-cell column")
+        if out is None:
+            out = dict(cells)
+        value = _mask_value(column, cell.value, counts)
+        out[name] = Cell(value, cell.timestamp, cell.ttl, cell.local_deletion_time, cell.deleted, cell.path)
+    return cells if out is None else MappingProxyType(out)
+
+
+def _mask_complex(
+    complex_columns: Mapping[str, ComplexColumn], columns: Mapping[str, ColumnPlan], counts: list[int]
+) -> Mapping[str, ComplexColumn]:
+    out: dict[str, ComplexColumn] | None = None
+    for name, complex_column in complex_columns.items():
+        column = columns.get(name)
+        if column is None:
+            continue
+        if out is None:
+            out = dict(complex_columns)
+        if column.drop_slot is not None:
+            del out[name]
+            counts[column.drop_slot] += len(complex_column.cells)
+            continue
+        if not column.cell_steps:
+            raise MaskingError(f"column {name!r} arrived as a multi-cell column but is planned as a simple one")
+        cells = list(complex_column.cells)
+        for slot, mask in column.cell_steps:
+            for i, cell in enumerate(cells):
+                masked = mask(cell)
+                if masked is not cell:
+                    cells[i] = masked
+                    counts[slot] += 1
+        out[name] = ComplexColumn(complex_column.deletion, tuple(cells))
+    return complex_columns if out is None else MappingProxyType(out)
+
+
+def _mask_bound(bound: Bound | None, plan: TablePlan, counts: list[int]) -> Bound | None:
+    if bound is None:
+        return None
+    values = list(bound.values)
+    for i, value in enumerate(values):
+        column = plan.clustering[i] if i < len(plan.clustering) else None
+        if column is not None and value is not None:
+            values[i] = _mask_value(column, value, counts)
+    return Bound(tuple(values), bound.inclusive)
+
+
+def mask_event(plan: TablePlan, event: ChangeEvent, counts: list[int]) -> ChangeEvent:
+    """``event`` with every planned column masked; ``counts[slot]`` grows per masked value.
+
+    Unmasked events come back as the same object; masked ones share every unmasked part.
+    """
+    columns = plan.columns
+    if not columns:
+        return event
+    partition_key = _mask_key(event.partition_key, columns, counts)
+    clustering = _mask_key(event.clustering, columns, counts)
+    cells = _mask_cells(event.cells, columns, counts)
+    complex_columns = _mask_complex(event.complex, columns, counts)
+    range_start, range_end = event.range_start, event.range_end
+    if event.operation == Operation.DELETE_RANGE and any(plan.clustering):
+        range_start = _mask_bound(range_start, plan, counts)
+        range_end = _mask_bound(range_end, plan, counts)
+    if (
+        partition_key is event.partition_key
+        and clustering is event.clustering
+        and cells is event.cells
+        and complex_columns is event.complex
+        and range_start is event.range_start
+        and range_end is event.range_end
+    ):
+        return event
+    return replace(
+        event,
+        partition_key=partition_key,
+        clustering=clustering,
+        cells=cells,
+        complex=complex_columns,
+        range_start=range_start,
+        range_end=range_end,
+    )
+
+
+def range_survives_masking(plan: TablePlan, event: ChangeEvent) -> bool:
+    """Whether a range deletion can still be applied after masking.
+
+    Hashes do not keep order, so a destination can match a masked clustering column only by
+    equality. A range is still exact if every masked clustering column sits before the first
+    position where its two bounds differ (``DELETE … WHERE ck1 = 'x'`` over a masked ``ck1``
+    is; ``ck1 > 'x'`` is not). The replicator must not apply an inexact one as if it were.
+    """
+    if event.operation != Operation.DELETE_RANGE:
+        return True
+    start = event.range_start.values if event.range_start is not None else ()
+    end = event.range_end.values if event.range_end is not None else ()
+    first_difference = 0
+    while (
+        first_difference < len(start)
+        and first_difference < len(end)
+        and start[first_difference] == end[first_difference]
+    ):
+        first_difference += 1
+    if first_difference == len(start) == len(end):
+        return True
+    return all(column is None for column in plan.clustering[first_difference:])
