@@ -117,7 +117,7 @@ class Destination(_Model):
     type: Literal["postgres", "timescaledb", "clickhouse"] = Field(description="Kind of destination.")
     endpoint: str = Field(description="host:port (Postgres, TimescaleDB) or URL (ClickHouse HTTP).")
     database: str = Field(description="Database to write into.")
-    schema_name: str | None = Field(default=None, alias="schema", description="Postgres schema; default public.")
+    target_schema: str | None = Field(default=None, description="Postgres/TimescaleDB schema; default public.")
     credentials: Credentials | None = Field(default=None, description="Login, read from the environment.")
     tls: Tls | None = Field(default=None, description="TLS towards the destination.")
     tables: list[TableOptions] = Field(default_factory=list, description="Per-table options.")

@@ -158,7 +158,9 @@ class Destination(ApiModel):
         min_length=1, max_length=512, description="host:port for Postgres/TimescaleDB, URL for ClickHouse."
     )
     database: str = Field(min_length=1, max_length=63, description="Database to write into.")
-    schema_name: str | None = Field(default=None, alias="schema", max_length=63, description="Postgres schema.")
+    target_schema: str | None = Field(
+        default=None, max_length=63, description="Postgres/TimescaleDB schema to write into; default public."
+    )
     credentials: Credentials = Field(description="Login: exactly one of secretRef or vault.")
     tls: Tls | None = Field(default=None, description="TLS towards the destination.")
     tables: list[DestinationTable] = Field(
