@@ -21,6 +21,8 @@ class ColumnDef:
     """Clustering column in DESC order (same bytes, reversed comparison)."""
     dropped_at: int | None = None
     """Microseconds: cells written at or before this are gone (the column was dropped then)."""
+    current: bool = True
+    """False for a column that is dropped (and not re-added): only old data mentions it."""
     decode: Decoder = field(init=False, repr=False, compare=False)
     element_decoders: tuple[Decoder, ...] = field(init=False, repr=False, compare=False)
     """For multi-cell columns: decoders of (path, value); UDTs decode the path themselves."""

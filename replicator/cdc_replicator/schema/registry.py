@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cdc_replicator.schema.model import ColumnDef, TableSchema
 from cdc_replicator.types.cql import CqlType, parse_type
@@ -98,7 +98,7 @@ def build_tables(snapshot: SchemaSnapshot) -> dict[bytes, TableSchema]:
         clustering: list[ColumnDef] = []
         columns: dict[bytes, ColumnDef] = {}
         for d in drops.values():
-            column = ColumnDef(d.name, d.kind, -1, parse(d.type), dropped_at=d.dropped_time)
+            column = ColumnDef(d.name, d.kind, -1, parse(d.type), dropped_at=d.dropped_time, current=False)
             columns[column.name_bytes] = column
         for c in by_table.get((ks, row.name), []):
             dropped_at = drops[c.name].dropped_time if c.name in drops else None
@@ -147,7 +147,8 @@ class SchemaRegistry:
                 continue
             # Keep columns Cassandra has forgotten (possible after a DROP is purged).
             for name, column in old.columns.items():
-                table.columns.setdefault(name, column)
+                if name not in table.columns:
+                    table.columns[name] = replace(column, current=False)
             if _same_definition(old, table):
                 continue
             table.generation = old.generation + 1

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel, Unavailable
+from cassandra.cluster import NoHostAvailable
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
 from cdc_replicator.commitlog.cdc_dir import list_segments
 from cdc_replicator.commitlog.errors import SegmentNotReadyError
@@ -43,8 +44,20 @@ def create_keyspace(session: Any, name: str, nodes: int) -> None:
 
 
 def run(session: Any, cql: str, params: Iterable[Any] | None = None) -> Any:
-    """Execute at consistency ALL: the write is in node 1's commitlog when this returns."""
-    return session.execute(SimpleStatement(cql, consistency_level=ConsistencyLevel.ALL), params)
+    """Execute at consistency ALL: the write is in node 1's commitlog when this returns.
+
+    On two shared cores gossip sometimes marks a busy node down for a moment; Cassandra
+    then refuses the write up front (Unavailable: nothing was applied), so it is retried.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return session.execute(SimpleStatement(cql, consistency_level=ConsistencyLevel.ALL), params)
+        except (Unavailable, NoHostAvailable) as exc:
+            refused = isinstance(exc, Unavailable) or all(isinstance(e, Unavailable) for e in exc.errors.values())
+            if not refused or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def run_batch(session: Any, statements: list[tuple[str, tuple[Any, ...]]], logged: bool = True) -> None:
