@@ -1,0 +1,323 @@
+"""Masking keys and salts from Vault / OpenBao (KV v2), cached and refreshed on a timer.
+
+Each named key (``KeySource``: mount, path, field, encoding) is one field of a KV v2 secret;
+the secret's version is the key's version, carried in HMAC outputs as ``v<version>:``.
+
+- ``VaultKeyStore.load()`` reads every key once; any failure raises ``KeyLoadError`` naming
+  the key, the path and the reason, and the replicator refuses to start.
+- ``refresh()`` (every ``refreshSeconds`` on a daemon thread once ``start()`` is called)
+  reads them again. A key that fails keeps its last good version, the failure is logged
+  (name, path, reason) and ``cdc_masking_key_refresh_errors_total{key}`` grows.
+- ``snapshot()`` returns the keys in use and a generation that changes when any key
+  changes, so the masker recompiles its plans exactly then.
+
+Key bytes never reach a log line, a metric, an exception message or a ``repr``: errors are
+built here from names and paths only, and hvac's exceptions are not chained into ours.
+
+Re-keying (rotating an HMAC key or a salt)
+------------------------------------------
+1. Write the new key as a new version of the same KV v2 secret (``bao kv put secret/<path>
+   key=<base64 of 32 random bytes>``). Keep one key per secret path: writing any field of a
+   secret bumps the version of all its fields.
+2. Within ``refreshSeconds`` every replicator picks it up: new events carry ``v<N+1>:``
+   tokens; ``cdc_masking_key_version{key}`` shows the version each replicator uses. Nothing
+   restarts, and nothing is re-masked in place.
+3. Tokens of the two versions differ for the same value, so joins on a token only match
+   within one version, and a masked primary-key column makes a *new* destination row for a
+   row written after the rotation (the old row, under ``v<N>:``, stays). To converge on the
+   new version, re-snapshot the affected tables (re-read them from Cassandra through the
+   pipeline, e.g. by replaying from a fresh snapshot) and then delete destination rows whose
+   masked key still starts with ``v<N>:``. For ``hash`` (salts carry no version in the
+   output) the same applies, but old rows cannot be told apart by prefix: re-snapshot into a
+   new destination table and swap.
+4. Keep the old version in Vault (KV v2 keeps history; do not destroy it) until step 3 is
+   done: an analyst holding a raw value can still derive its old token to find old rows.
+5. If a key leaked, rotate as above and destroy the old version
+   (``bao kv destroy -versions=N``) once the destinations are re-keyed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import hvac
+import hvac.exceptions
+import requests
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from cdc_replicator.masking.actions import KeyMaterial
+from cdc_replicator.masking.audit import MaskingMetrics
+from cdc_replicator.masking.policy import KeyEncoding, KeySource
+
+LOG = logging.getLogger("cdc_replicator.masking.keys")
+MIN_KEY_BYTES = 16
+"""Shorter keys or salts are refused: they would make tokens guessable by brute force."""
+SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class VaultAuth(_Settings):
+    """How the replicator logs in to Vault."""
+
+    method: Literal["token", "kubernetes"] = Field(
+        default="kubernetes", description="`kubernetes` (service-account token) or `token`."
+    )
+    role: str | None = Field(default=None, description="kubernetes: the Vault role to log in as (required).")
+    mount: str = Field(default="kubernetes", description="kubernetes: mount point of the auth method.")
+    jwt_path: str = Field(
+        default=SERVICE_ACCOUNT_TOKEN_PATH,
+        description="kubernetes: file holding the service-account token (re-read at every login, so rotation works).",
+    )
+    token_env: str = Field(default="VAULT_TOKEN", description="token: environment variable holding the token.")
+    token_file: str | None = Field(default=None, description="token: file holding the token (wins over tokenEnv).")
+
+
+class VaultSettings(_Settings):
+    """Where Vault is and how keys are refreshed."""
+
+    address: str = Field(description="Vault/OpenBao address, e.g. `https://vault.vault:8200`.")
+    auth: VaultAuth = Field(default_factory=VaultAuth, description="How to log in.")
+    ca_cert: str | None = Field(default=None, description="CA bundle file to verify Vault's TLS certificate.")
+    refresh_seconds: float = Field(default=300.0, gt=0, description="How often keys are re-read.")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of each Vault request.")
+
+
+class KeyLoadError(RuntimeError):
+    """A key could not be read; the message names the key and the path, never key material."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySnapshot:
+    """The keys in use. ``generation`` changes whenever any key's version or bytes change."""
+
+    generation: int
+    keys: Mapping[str, KeyMaterial] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class StaticKeys:
+    """Keys fixed in code: for tests, benchmarks and policies that need no keys."""
+
+    def __init__(self, keys: Mapping[str, KeyMaterial] | None = None) -> None:
+        self._snapshot = KeySnapshot(0, MappingProxyType(dict(keys or {})))
+
+    def snapshot(self) -> KeySnapshot:
+        return self._snapshot
+
+
+def _location(source: KeySource) -> str:
+    return f"{source.mount}/{source.path}"
+
+
+def decode_key(source: KeySource, text: Any) -> bytes:
+    """The key bytes of a field's value; errors say what is wrong, not what the value is."""
+    where = f"masking key {source.name!r} at {_location(source)} field {source.field!r}"
+    if not isinstance(text, str):
+        raise KeyLoadError(f"{where}: the field is not a string")
+    try:
+        if source.encoding == KeyEncoding.BASE64:
+            secret = base64.b64decode(text, validate=True)
+        elif source.encoding == KeyEncoding.HEX:
+            secret = bytes.fromhex(text)
+        else:
+            secret = text.encode()
+    except (binascii.Error, ValueError):
+        raise KeyLoadError(f"{where}: the field is not valid {source.encoding.value}") from None
+    if len(secret) < MIN_KEY_BYTES:
+        raise KeyLoadError(f"{where}: the key is {len(secret)} bytes, at least {MIN_KEY_BYTES} are needed")
+    return secret
+
+
+class VaultKeyStore:
+    """Named keys read from Vault KV v2; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: VaultSettings,
+        sources: Iterable[KeySource],
+        metrics: MaskingMetrics,
+        client_factory: Callable[[VaultSettings], Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sources = tuple(sources)
+        self.metrics = metrics
+        self._client_factory = client_factory or _new_client
+        self._client: Any = None
+        self._login_expires = 0.0
+        self._snapshot = KeySnapshot(0)
+        self._lock = threading.Lock()  # one refresh at a time (timer thread and explicit calls)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def snapshot(self) -> KeySnapshot:
+        return self._snapshot
+
+    # --- reading --------------------------------------------------------------------------
+
+    def _login(self) -> Any:
+        """A client with a valid token, logging in again when the last login is near its end."""
+        auth = self.settings.auth
+        if self._client is not None and (auth.method == "token" or time.monotonic() < self._login_expires):
+            return self._client
+        client = self._client_factory(self.settings)
+        if auth.method == "token":
+            token = Path(auth.token_file).read_text().strip() if auth.token_file else os.environ.get(auth.token_env)
+            if not token:
+                where = auth.token_file or f"${auth.token_env}"
+                raise KeyLoadError(f"no Vault token in {where}")
+            client.token = token
+        else:
+            if not auth.role:
+                raise KeyLoadError("Vault kubernetes auth needs a role")
+            try:
+                jwt = Path(auth.jwt_path).read_text().strip()
+            except OSError as exc:
+                raise KeyLoadError(f"cannot read the service-account token {auth.jwt_path}: {exc.strerror}") from None
+            try:
+                response = client.auth.kubernetes.login(role=auth.role, jwt=jwt, mount_point=auth.mount)
+            except hvac.exceptions.VaultError as exc:
+                raise KeyLoadError(
+                    f"Vault kubernetes login as role {auth.role!r} at auth/{auth.mount} failed: {_reason(exc)}"
+                ) from None
+            except requests.RequestException as exc:
+                raise KeyLoadError(f"cannot reach Vault at {self.settings.address}: {type(exc).__name__}") from None
+            lease = float(response["auth"].get("lease_duration") or 0)
+            # Log in again after 2/3 of the lease (and never less often than every refresh).
+            self._login_expires = time.monotonic() + (lease * 2 / 3 if lease else self.settings.refresh_seconds)
+        self._client = client
+        return client
+
+    def _read(self, client: Any, source: KeySource) -> KeyMaterial:
+        where = f"masking key {source.name!r} at {_location(source)}"
+        try:
+            response = client.secrets.kv.v2.read_secret_version(
+                path=source.path, mount_point=source.mount, raise_on_deleted_version=True
+            )
+        except hvac.exceptions.InvalidPath:
+            raise KeyLoadError(f"{where}: no such secret (or its latest version is deleted)") from None
+        except hvac.exceptions.Forbidden:
+            raise KeyLoadError(f"{where}: access denied by Vault policy") from None
+        except hvac.exceptions.VaultError as exc:
+            raise KeyLoadError(f"{where}: {_reason(exc)}") from None
+        except requests.RequestException as exc:
+            raise KeyLoadError(
+                f"{where}: cannot reach Vault at {self.settings.address} ({type(exc).__name__})"
+            ) from None
+        data = response["data"]["data"] or {}
+        if source.field not in data:
+            raise KeyLoadError(f"{where}: the secret has no field {source.field!r}")
+        version = int(response["data"]["metadata"]["version"])
+        return KeyMaterial(version, decode_key(source, data[source.field]))
+
+    def load(self) -> KeySnapshot:
+        """Read every key; raise ``KeyLoadError`` listing every failure (startup: refuse to run)."""
+        with self._lock:
+            client = self._login()
+            keys: dict[str, KeyMaterial] = {}
+            problems: list[str] = []
+            for source in self.sources:
+                try:
+                    keys[source.name] = self._read(client, source)
+                except KeyLoadError as exc:
+                    problems.append(str(exc))
+            if problems:
+                raise KeyLoadError("; ".join(problems))
+            self._publish(keys)
+            for source in self.sources:
+                LOG.info(
+                    "masking key %s loaded from %s (version %d)",
+                    source.name,
+                    _location(source),
+                    keys[source.name].version,
+                )
+            return self._snapshot
+
+    def refresh(self) -> bool:
+        """Read every key again, keeping the last good version of any that fails.
+
+        Returns True if any key changed. Never raises for a key error (logs and counts it).
+        """
+        with self._lock:
+            current = dict(self._snapshot.keys)
+            try:
+                client = self._login()
+            except KeyLoadError as exc:
+                for source in self.sources:
+                    self.metrics.key_refresh_errors.labels(source.name).inc()
+                LOG.error("refreshing masking keys failed, keeping the last good versions: %s", exc)
+                return False
+            for source in self.sources:
+                try:
+                    material = self._read(client, source)
+                except KeyLoadError as exc:
+                    self.metrics.key_refresh_errors.labels(source.name).inc()
+                    kept = current.get(source.name)
+                    LOG.error(
+                        "refreshing failed, keeping version %s: %s", kept.version if kept else "none (no key yet)", exc
+                    )
+                    if "access denied" in str(exc):
+                        self._login_expires = 0.0  # perhaps our token expired: log in again next time
+                    continue
+                old = current.get(source.name)
+                if old is None or old != material:
+                    LOG.info(
+                        "masking key %s now at version %d (from %s)", source.name, material.version, _location(source)
+                    )
+                current[source.name] = material
+            return self._publish(current)
+
+    def _publish(self, keys: dict[str, KeyMaterial]) -> bool:
+        if keys == dict(self._snapshot.keys):
+            return False
+        self._snapshot = KeySnapshot(self._snapshot.generation + 1, MappingProxyType(keys))
+        for name, material in keys.items():
+            self.metrics.key_version.labels(name).set(material.version)
+        return True
+
+    # --- the timer ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Refresh every ``refreshSeconds`` on a daemon thread until ``stop()``."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="masking-key-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.refresh_seconds):
+            try:
+                self.refresh()
+            except Exception:  # the timer must outlive any surprise; the error is counted and logged
+                LOG.exception("unexpected error refreshing masking keys")
+                for source in self.sources:
+                    self.metrics.key_refresh_errors.labels(source.name).inc()
+
+
+def _reason(exc: BaseException) -> str:
+    """A Vault error's kind and first message line (Vault's errors name paths, not secrets)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}{': ' + first[:200] if first else ''}"
+
+
+def _new_client(settings: VaultSettings) -> Any:
+    return hvac.Client(url=settings.address, verify=settings.ca_cert or True, timeout=settings.timeout_seconds)
