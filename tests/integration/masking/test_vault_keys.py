@@ -219,7 +219,9 @@ def test_kubernetes_auth_with_a_service_account_token_from_the_lab_api_server(
     request = client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[lab["kubernetes"]["service_account_issuer"]], expiration_seconds=600)
     )
-    jwt = str(core.create_namespaced_service_account_token("replicator", kube_namespace, request).status.token)
+    status = core.create_namespaced_service_account_token("replicator", kube_namespace, request).status
+    assert status is not None
+    jwt = str(status.token)
     jwt_path = tmp_path / "token"
     jwt_path.write_text(jwt)
     try:
