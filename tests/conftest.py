@@ -71,6 +71,16 @@ def cassandra_node(cassandra_nodes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def replication(cassandra_nodes: list[dict[str, Any]]) -> str:
+    """A CQL replication map that puts every partition on every running node.
+
+    The lab runs one node or three; with this, a test can read any node's cdc_raw (node 1's,
+    typically) and find every write, whichever ring it runs on.
+    """
+    return f"{{'class': 'SimpleStrategy', 'replication_factor': {len(cassandra_nodes)}}}"
+
+
+@pytest.fixture(scope="session")
 def cql_session(cassandra_node: dict[str, Any]) -> Iterator[Any]:
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import WhiteListRoundRobinPolicy

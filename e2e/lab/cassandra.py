@@ -81,6 +81,39 @@ JVM17_OPTIONS = [
     "-Dio.netty.allocator.maxOrder=11",
 ]
 
+# From Cassandra's conf/jvm17-clients.options: what its tools (nodetool) need on Java 17.
+JVM17_CLIENT_OPTIONS = [
+    "-Djdk.attach.allowAttachSelf=true",
+    *(f"--add-exports=java.base/{p}=ALL-UNNAMED" for p in ("jdk.internal.misc", "jdk.internal.ref", "sun.nio.ch")),
+    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
+    *(
+        f"--add-opens=java.base/{p}=ALL-UNNAMED"
+        for p in (
+            "java.lang.module",
+            "jdk.internal.loader",
+            "jdk.internal.ref",
+            "jdk.internal.reflect",
+            "jdk.internal.math",
+            "jdk.internal.module",
+            "jdk.internal.util.jar",
+            "sun.nio.ch",
+            "java.io",
+            "java.util.concurrent",
+            "java.util",
+            "java.util.concurrent.atomic",
+            "java.lang",
+            "java.math",
+            "java.lang.reflect",
+            "java.net",
+        )
+    ),
+    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
+]
+
 LOGBACK = """<configuration scan="false">
   <appender name="FILE" class="ch.qos.logback.core.FileAppender">
     <file>${cassandra.logdir}/system.log</file>
@@ -271,8 +304,16 @@ def is_running(node: Node) -> bool:
     return procs.running_pid(node.pidfile, MARKER) is not None
 
 
+def existing_nodes(layout: Layout) -> int:
+    """How many nodes this lab's ring has ever had: their data directories remain."""
+    return sum(1 for node in nodes(layout, 9) if (node.root / "data").exists())
+
+
 def up(layout: Layout, count: int, heap: str | None = None) -> list[Node]:
     lib = install(layout)
+    # A ring once grown keeps its members: starting fewer would leave their token ranges
+    # unavailable. Only `down --purge` shrinks the lab back to one node.
+    count = max(count, existing_nodes(layout))
     heap = heap or ("1024M" if count == 1 else "768M")
     wanted = nodes(layout, count)
     seeds = f"{wanted[0].address}:{wanted[0].storage_port}"
@@ -337,6 +378,7 @@ def nodetool(layout: Layout, node: Node, *args: str) -> str:
         [
             "java",
             "-Xmx256m",
+            *JVM17_CLIENT_OPTIONS,
             "-cp",
             f"{lib}/*",
             "-Dcassandra.storagedir=/tmp",

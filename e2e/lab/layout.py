@@ -20,11 +20,15 @@ POSTGRES_MAJOR = "15"
 
 @dataclass(frozen=True)
 class Ports:
-    """Fixed private ports; ``CDC_LAB_PORT_OFFSET`` shifts them all, so two labs can run side by side."""
+    """Fixed private ports, far from standard ones and from each other.
+
+    ``CDC_LAB_PORT_OFFSET`` (a multiple of 100 below 1000) shifts them all, so two labs can run
+    side by side: a CI run beside a developer's lab, for instance.
+    """
 
     cassandra_cql: int = 19042
     cassandra_storage: int = 17000
-    cassandra_jmx_base: int = 17100  # node i listens on base + i: JMX binds only to 127.0.0.1
+    cassandra_jmx_base: int = 21100  # node i listens on base + i: JMX binds only to 127.0.0.1
     postgres: int = 25432
     openbao: int = 28200
     etcd_client: int = 22379
