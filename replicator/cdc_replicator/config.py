@@ -230,3 +230,28 @@ def load(path: str | Path) -> ReplicatorConfig:
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read: {exc.strerror}") from exc
     return parse(text, str(p))
+
+
+class DestinationProgress(BaseModel):
+    """One destination's progress, as the replicator reports it in the checkpoint file."""
+
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    name: str = Field(description="Destination name.")
+    position: str | None = Field(default=None, description="Committed source position, 'segment:offset'.")
+    lag_seconds: float | None = Field(default=None, description="Now minus the write time of the last committed event.")
+    last_error: str | None = Field(default=None, description="Last error from the destination; None when healthy.")
+    events_total: int = Field(default=0, description="Events committed since the replicator started.")
+
+
+class CheckpointReport(BaseModel):
+    """The checkpoint file (``checkpoint.path``): written atomically (temp file + rename) after each commit and
+    at least every ``checkpoint.intervalSeconds`` when idle, so a stale ``updatedAt`` means a stuck replicator.
+    The sidecar copies it verbatim into the node's checkpoint ConfigMap; the operator folds it into status.
+    Unknown keys are ignored here (not forbidden): a newer replicator may report more."""
+
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    node: str = Field(description="Cassandra node name.")
+    updated_at: str = Field(description="When the file was written, RFC 3339 UTC.")
+    destinations: list[DestinationProgress] = Field(default_factory=list, description="Per destination.")
