@@ -297,6 +297,15 @@ def check_policy(spec: MaskingPolicySpec, tables: Iterable[TableSchema], key_nam
         raise PolicyError(problems)
 
 
+def unmatched_rules(spec: MaskingPolicySpec, tables: Iterable[TableSchema]) -> list[str]:
+    """Names of rules that select no column of ``tables`` (likely a typo; worth a warning or a status)."""
+    used: set[str] = set()
+    for table in tables:
+        for column in _all_columns(table):
+            used.update(r.name for r in spec.rules if rule_matches(r, table.keyspace, table.name, column.name))
+    return [rule.name for rule in spec.rules if rule.name not in used]
+
+
 # --- building masks -----------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from cdc_replicator.masking.engine import (
     destination_type,
     mask_event,
     range_survives_masking,
+    unmatched_rules,
 )
 from cdc_replicator.types.cql import parse_type
 from cdc_replicator.types.values import CqlMap, UdtValue
@@ -409,3 +410,8 @@ def test_range_bounds_are_masked_and_inexact_ranges_are_flagged(keys: dict[str, 
     assert range_survives_masking(plan, deletion(("mon", 1), ("mon", 5)))  # order only on unmasked seq
     assert not range_survives_masking(plan, deletion(("mon",), ("tue",)))  # order on a hashed day
     assert not range_survives_masking(plan, deletion((), ("tue",)))
+
+
+def test_unmatched_rules_are_reported() -> None:
+    spec = policy(hmac_rule("email", "email"), hmac_rule("typo", "emial"))
+    assert unmatched_rules(spec, [CUSTOMERS]) == ["typo"]
