@@ -10,7 +10,8 @@ Where to look
   ``TablePlan`` per table), ``mask_event``, ``destination_type`` (what sinks must create),
   ``range_survives_masking`` (whether a range deletion is still exact after masking).
 - ``keys``    ``VaultKeyStore``: keys from KV v2 with token or Kubernetes auth, refreshed on a
-  timer; its docstring holds the **re-keying procedure**.
+  timer (or ``keys_from_environment`` when the operator injects them); its docstring holds
+  the **re-keying procedure**.
 - ``audit``   the Prometheus counters and the per-batch audit log line.
 - ``masker``  ``Masker``: the stateful edge the replicator holds (plans cached per table,
   schema generation and key generation; audit per batch).

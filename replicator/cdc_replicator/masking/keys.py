@@ -122,23 +122,50 @@ def _location(source: KeySource) -> str:
     return f"{source.mount}/{source.path}"
 
 
-def decode_key(source: KeySource, text: Any) -> bytes:
-    """The key bytes of a field's value; errors say what is wrong, not what the value is."""
-    where = f"masking key {source.name!r} at {_location(source)} field {source.field!r}"
+def decode_key(text: Any, encoding: KeyEncoding, where: str) -> bytes:
+    """The key bytes of a stored value; errors say what is wrong and ``where``, never the value."""
     if not isinstance(text, str):
         raise KeyLoadError(f"{where}: the field is not a string")
     try:
-        if source.encoding == KeyEncoding.BASE64:
+        if encoding == KeyEncoding.BASE64:
             secret = base64.b64decode(text, validate=True)
-        elif source.encoding == KeyEncoding.HEX:
+        elif encoding == KeyEncoding.HEX:
             secret = bytes.fromhex(text)
         else:
             secret = text.encode()
     except (binascii.Error, ValueError):
-        raise KeyLoadError(f"{where}: the field is not valid {source.encoding.value}") from None
+        raise KeyLoadError(f"{where}: the field is not valid {encoding.value}") from None
     if len(secret) < MIN_KEY_BYTES:
         raise KeyLoadError(f"{where}: the key is {len(secret)} bytes, at least {MIN_KEY_BYTES} are needed")
     return secret
+
+
+def keys_from_environment(
+    variables: Mapping[str, str],
+    encoding: KeyEncoding = KeyEncoding.BASE64,
+    environ: Mapping[str, str] = os.environ,
+) -> StaticKeys:
+    """Keys injected as environment variables (e.g. by the operator from a Secret it owns).
+
+    ``variables`` maps key names to variable names; ``<VARIABLE>_VERSION`` must hold the
+    key's version, because tokens carry it and a rotation must change it.
+    """
+    keys: dict[str, KeyMaterial] = {}
+    problems: list[str] = []
+    for name, variable in variables.items():
+        where = f"masking key {name!r} from ${variable}"
+        try:
+            if variable not in environ:
+                raise KeyLoadError(f"{where}: the variable is not set")
+            version_text = environ.get(f"{variable}_VERSION", "")
+            if not version_text.isdigit():
+                raise KeyLoadError(f"{where}: ${variable}_VERSION must hold the key's version (a number)")
+            keys[name] = KeyMaterial(int(version_text), decode_key(environ[variable], encoding, where))
+        except KeyLoadError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise KeyLoadError("; ".join(problems))
+    return StaticKeys(keys)
 
 
 class VaultKeyStore:
@@ -220,7 +247,7 @@ class VaultKeyStore:
         if source.field not in data:
             raise KeyLoadError(f"{where}: the secret has no field {source.field!r}")
         version = int(response["data"]["metadata"]["version"])
-        return KeyMaterial(version, decode_key(source, data[source.field]))
+        return KeyMaterial(version, decode_key(data[source.field], source.encoding, f"{where} field {source.field!r}"))
 
     def load(self) -> KeySnapshot:
         """Read every key; raise ``KeyLoadError`` listing every failure (startup: refuse to run)."""

@@ -74,7 +74,11 @@ class Masker:
     def mask_batch(
         self, events: Sequence[ChangeEvent], table_of: Callable[[ChangeEvent], TableSchema | None]
     ) -> list[ChangeEvent]:
-        """Mask a batch and audit it. Raises ``MaskingError``/``PolicyError`` rather than let a value out unmasked."""
+        """Mask a batch and audit it. Raises ``MaskingError``/``PolicyError`` rather than let a value out unmasked.
+
+        ``table_of`` must give the schema the events were decoded with or a newer one (the
+        registry's current one is): plans cover exactly the columns that schema knows.
+        """
         snapshot = self.keys.snapshot()  # one key version for the whole batch
         tallies: dict[uuid.UUID, tuple[TablePlan, list[int]]] = {}
         out: list[ChangeEvent] = []

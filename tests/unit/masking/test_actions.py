@@ -8,8 +8,8 @@ import hmac
 
 import pytest
 from cdc_replicator.masking.actions import KeyMaterial, encoder_for, hash_fn, hmac_fn, partial_fn
-from cdc_replicator.masking.keys import KeyLoadError, decode_key
-from cdc_replicator.masking.policy import KeySource
+from cdc_replicator.masking.keys import KeyLoadError, decode_key, keys_from_environment
+from cdc_replicator.masking.policy import KeyEncoding
 from cdc_replicator.types.cql import parse_type
 
 pytestmark = pytest.mark.unit
@@ -51,16 +51,29 @@ def test_key_material_hides_its_bytes() -> None:
     ],
 )
 def test_key_encodings(encoding: str, text: str, expected: bytes) -> None:
-    source = KeySource.model_validate({"name": "k", "path": "p", "encoding": encoding})
-    assert decode_key(source, text) == expected
+    assert decode_key(text, KeyEncoding(encoding), "k") == expected
 
 
 def test_bad_keys_are_refused_without_showing_them() -> None:
-    source = KeySource.model_validate({"name": "k", "path": "cdc/k", "encoding": "hex"})
-    with pytest.raises(
-        KeyLoadError, match=r"masking key 'k' at secret/cdc/k field 'key': the field is not valid hex"
-    ) as bad:
-        decode_key(source, "zz-secret-zz")
+    with pytest.raises(KeyLoadError, match=r"^key k: the field is not valid hex$") as bad:
+        decode_key("zz-secret-zz", KeyEncoding.HEX, "key k")
     assert "zz-secret-zz" not in str(bad.value)
     with pytest.raises(KeyLoadError, match="the field is not a string"):
-        decode_key(source, 12345)
+        decode_key(12345, KeyEncoding.HEX, "key k")
+
+
+def test_keys_from_the_environment_carry_their_version() -> None:
+    environ = {
+        "MASK_TOKENS": base64.b64encode(b"t" * 32).decode(),
+        "MASK_TOKENS_VERSION": "4",
+        "MASK_SALT": base64.b64encode(b"s" * 32).decode(),
+    }
+    keys = keys_from_environment({"tokens": "MASK_TOKENS"}, environ=environ).snapshot().keys
+    assert keys["tokens"] == KeyMaterial(4, b"t" * 32)
+    with pytest.raises(KeyLoadError) as failed:
+        keys_from_environment({"salt": "MASK_SALT", "gone": "MASK_GONE"}, environ=environ)
+    assert str(failed.value) == (
+        "masking key 'salt' from $MASK_SALT: $MASK_SALT_VERSION must hold the key's version (a number); "
+        "masking key 'gone' from $MASK_GONE: the variable is not set"
+    )
+    assert environ["MASK_SALT"] not in str(failed.value)
