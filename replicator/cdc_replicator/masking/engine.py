@@ -231,13 +231,16 @@ def masked_type(source_type: CqlType, rules: Iterable[MaskingRule]) -> CqlType:
     return result
 
 
-def _problem(rule: MaskingRule, column: ColumnDef) -> str | None:
+def _problem(rule: MaskingRule, column: ColumnDef) -> str | None:  # noqa: PLR0911 - one return per reason
     """Why ``rule`` cannot mask ``column``, or None if it can."""
     path = tuple(rule.match.path)
     try:
         leaf_type, identifies = _leaf(column.type, path)
     except _PathError as exc:
         return str(exc)
+    if column.type.kind == "counter" and rule.action != Action.NULL:
+        # An event holds per-replica shards of a counter, not its value: nothing to hash consistently.
+        return "counter cells hold per-replica shards, not values: only null can mask a counter"
     if rule.action == Action.PARTIAL and leaf_type.kind not in TEXT_KINDS:
         return f"partial keeps characters of text, and the value at this place is {leaf_type}"
     if rule.action not in DETERMINISTIC_INJECTIVE:

@@ -415,3 +415,10 @@ def test_range_bounds_are_masked_and_inexact_ranges_are_flagged(keys: dict[str, 
 def test_unmatched_rules_are_reported() -> None:
     spec = policy(hmac_rule("email", "email"), hmac_rule("typo", "emial"))
     assert unmatched_rules(spec, [CUSTOMERS]) == ["typo"]
+
+
+def test_counters_can_only_be_nulled(keys: dict[str, KeyMaterial]) -> None:
+    table = make_table("ks", "visits", [("id", "int")], [], [("n", "counter")])
+    with pytest.raises(PolicyError, match="only null can mask a counter"):
+        compile_table(policy(hmac_rule("n", "n")), table, keys)
+    assert str(compile_table(policy(rule("n", "n", "null")), table, keys).destination_types["n"]) == "counter"
