@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import hvac.exceptions
 import pytest
 from cdc_replicator.masking.audit import MaskingMetrics
 from prometheus_client import CollectorRegistry
@@ -25,7 +26,11 @@ def secret_root(vault: Any) -> Iterator[str]:
     """A KV v2 prefix private to this test, deleted (all versions) afterwards."""
     root = f"cdc-test/masking/{uuid.uuid4().hex[:12]}"
     yield root
-    for name in vault.secrets.kv.v2.list_secrets(path=root)["data"]["keys"]:
+    try:
+        names = vault.secrets.kv.v2.list_secrets(path=root)["data"]["keys"]
+    except hvac.exceptions.InvalidPath:  # the test wrote nothing
+        names = []
+    for name in names:
         vault.secrets.kv.v2.delete_metadata_and_all_versions(path=f"{root}/{name}")
 
 
