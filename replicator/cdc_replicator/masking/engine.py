@@ -603,6 +603,5 @@ def range_survives_masking(plan: TablePlan, event: ChangeEvent) -> bool:
         and start[first_difference] == end[first_difference]
     ):
         first_difference += 1
-    if first_difference == len(start) == len(end):
-        return True
-    return all(column is None for column in plan.clustering[first_difference:])
+    # Positions past both bounds are unconstrained: their order never matters.
+    return all(column is None for column in plan.clustering[first_difference : max(len(start), len(end))])

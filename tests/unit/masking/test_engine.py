@@ -410,6 +410,11 @@ def test_range_bounds_are_masked_and_inexact_ranges_are_flagged(keys: dict[str, 
     assert range_survives_masking(plan, deletion(("mon", 1), ("mon", 5)))  # order only on unmasked seq
     assert not range_survives_masking(plan, deletion(("mon",), ("tue",)))  # order on a hashed day
     assert not range_survives_masking(plan, deletion((), ("tue",)))
+    assert range_survives_masking(plan, deletion((), ()))  # the whole partition
+
+    by_seq = compile_table(policy(hmac_rule("seq", "seq")), table, keys)
+    assert range_survives_masking(by_seq, deletion(("mon",), ("tue",)))  # order on day only
+    assert not range_survives_masking(by_seq, deletion(("mon", 1), ("tue",)))
 
 
 def test_unmatched_rules_are_reported() -> None:
