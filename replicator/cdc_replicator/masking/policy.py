@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -88,26 +88,31 @@ class ColumnMatch(_Spec):
     keyspace: str = Field(
         default="*",
         min_length=1,
+        max_length=256,
         description="Keyspace name or glob pattern (`*`, `?`, `[abc]`; case-sensitive). Default: every keyspace.",
     )
     table: str = Field(
         default="*",
         min_length=1,
+        max_length=256,
         description="Table name or glob pattern (case-sensitive). Default: every table.",
     )
     column: str | None = Field(
         default=None,
         min_length=1,
+        max_length=256,
         description="Column name or glob pattern (case-sensitive). Exactly one of `column` and `columnRegex`.",
     )
     column_regex: str | None = Field(
         default=None,
         min_length=1,
+        max_length=1024,
         description="Python regular expression that must match the whole column name. "
         "Exactly one of `column` and `columnRegex`.",
     )
-    path: list[str] = Field(
+    path: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
         default_factory=list,
+        max_length=16,
         description="Steps into a collection, tuple or UDT column; empty masks the whole column. "
         "Steps: `element` (every list, set or vector element), `key` / `value` (every map key / value), "
         "a UDT field name, or a tuple index (`0`, `1`, ...). Example: `[value, email]` masks the "
@@ -124,13 +129,6 @@ class ColumnMatch(_Spec):
                 raise ValueError(f"columnRegex {value!r} is not a valid regular expression: {exc}") from None
         return value
 
-    @field_validator("path")
-    @classmethod
-    def _steps_not_empty(cls, value: list[str]) -> list[str]:
-        if any(not step for step in value):
-            raise ValueError("path steps must not be empty")
-        return value
-
     @model_validator(mode="after")
     def _one_column_selector(self) -> Self:
         if (self.column is None) == (self.column_regex is None):
@@ -143,6 +141,7 @@ class MaskingRule(_Spec):
 
     name: str = Field(
         pattern=NAME_PATTERN,
+        max_length=63,
         description="Unique name within the policy; names the rule in errors, audit logs and metrics.",
     )
     classification: Classification = Field(description="`PII` or `PHI`.")
@@ -151,11 +150,13 @@ class MaskingRule(_Spec):
     key_ref: str | None = Field(
         default=None,
         pattern=NAME_PATTERN,
+        max_length=63,
         description="hmac only (required): name of the HMAC key, as listed in the pipeline's masking keys.",
     )
     salt_ref: str | None = Field(
         default=None,
         pattern=NAME_PATTERN,
+        max_length=63,
         description="hash only (required): name of the salt, as listed in the pipeline's masking keys.",
     )
     keep_last: int | None = Field(
@@ -209,7 +210,10 @@ class MaskingPolicySpec(_Spec):
 
     rules: list[MaskingRule] = Field(
         default_factory=list,
+        max_length=512,
         description="Rules in priority order: for each column (and path) the first matching rule applies.",
+        # Unique names, enforced by the API server itself (a CEL rule comparing all pairs costs too much).
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
 
     @model_validator(mode="after")
@@ -287,12 +291,6 @@ _CEL_RULES: dict[str, list[dict[str, str]]] = {
             "message": "keepLast and maskChar apply to action partial only",
         },
         {"rule": "!has(self.marker) || self.action == 'redact'", "message": "marker applies to action redact only"},
-    ],
-    "MaskingPolicySpec": [
-        {
-            "rule": "self.rules.all(r, self.rules.exists_one(o, o.name == r.name))",
-            "message": "rule names must be unique",
-        }
     ],
 }
 

@@ -67,7 +67,7 @@ def test_unknown_fields_are_rejected() -> None:
         ({"match": {"column": "a", "columnRegex": "a"}}, "exactly one of column and columnRegex"),
         ({"match": {"table": "t"}}, "exactly one of column and columnRegex"),
         ({"match": {"columnRegex": "(unclosed"}}, "not a valid regular expression"),
-        ({"match": {"column": "c", "path": ["value", ""]}}, "path steps must not be empty"),
+        ({"match": {"column": "c", "path": ["value", ""]}}, "at least 1 character"),
         ({"name": "Not A Name"}, "String should match pattern"),
         ({"classification": "PCI"}, "PII"),
     ],
