@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cdc_replicator.masking.policy import MaskingPolicySpec, crd_schema
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 pytestmark = pytest.mark.integration
 GROUP = "masking-test.cdc.lab"
@@ -22,34 +22,34 @@ def policy_crd(kube_api: Any) -> Iterator[dict[str, str]]:
     plural = f"maskingpolicies{uuid.uuid4().hex[:6]}"
     kind = f"MaskingPolicy{plural[-6:].upper()}"
     name = f"{plural}.{GROUP}"
-    ext.create_custom_resource_definition(
-        {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": name},
-            "spec": {
-                "group": GROUP,
-                "scope": "Namespaced",
-                "names": {"plural": plural, "singular": plural[:-3] + "y", "kind": kind},
-                "versions": [
-                    {
-                        "name": "v1",
-                        "served": True,
-                        "storage": True,
-                        "schema": {
-                            "openAPIV3Schema": {
-                                "type": "object",
-                                "properties": {"spec": crd_schema()},
-                            }
-                        },
-                    }
-                ],
-            },
-        }
-    )
+    body: Any = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": name},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": plural[:-3] + "y", "kind": kind},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": crd_schema()},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    ext.create_custom_resource_definition(body)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        conditions = ext.read_custom_resource_definition(name).status.conditions or []
+        status = ext.read_custom_resource_definition(name).status
+        conditions = (status.conditions if status is not None else None) or []
         if any(c.type == "Established" and c.status == "True" for c in conditions):
             break
         time.sleep(0.5)
@@ -76,24 +76,23 @@ def test_the_api_server_serves_the_policy_schema_and_enforces_its_rules(
             GROUP, "v1", kube_namespace, policy_crd["plural"], body, field_validation="Strict"
         )
 
-    spec = {
-        "rules": [
-            {
-                "name": "email",
-                "classification": "PII",
-                "match": {"keyspace": "shop", "table": "customers", "column": "email"},
-                "action": "hmac",
-                "keyRef": "customer-tokens",
-            },
-            {
-                "name": "phone",
-                "classification": "PII",
-                "match": {"columnRegex": "phone_.*", "path": ["value"]},
-                "action": "partial",
-                "keepLast": 4,
-            },
-        ]
-    }
+    rules: list[dict[str, Any]] = [
+        {
+            "name": "email",
+            "classification": "PII",
+            "match": {"keyspace": "shop", "table": "customers", "column": "email"},
+            "action": "hmac",
+            "keyRef": "customer-tokens",
+        },
+        {
+            "name": "phone",
+            "classification": "PII",
+            "match": {"columnRegex": "phone_.*", "path": ["value"]},
+            "action": "partial",
+            "keepLast": 4,
+        },
+    ]
+    spec = {"rules": rules}
     stored = create("good", spec)
     # What the API server stored (with its defaults) loads back into the model unchanged.
     loaded = MaskingPolicySpec.model_validate(stored["spec"])
@@ -101,14 +100,14 @@ def test_the_api_server_serves_the_policy_schema_and_enforces_its_rules(
     assert stored["spec"]["rules"][0]["match"]["keyspace"] == "shop"
 
     invalid = [
-        ({**spec["rules"][0], "keyRef": None}, "action hmac requires keyRef"),
-        ({**spec["rules"][1], "keepLast": None, "marker": "x"}, "action partial requires keepLast"),
+        ({**rules[0], "keyRef": None}, "action hmac requires keyRef"),
+        ({**rules[1], "keepLast": None, "marker": "x"}, "action partial requires keepLast"),
         (
-            {**spec["rules"][0], "match": {"column": "a", "columnRegex": "b"}},
+            {**rules[0], "match": {"column": "a", "columnRegex": "b"}},
             "set exactly one of column and columnRegex",
         ),
-        ({**spec["rules"][0], "action": "shred"}, "Unsupported value"),
-        ({**spec["rules"][0], "colour": "red"}, "unknown field"),
+        ({**rules[0], "action": "shred"}, "Unsupported value"),
+        ({**rules[0], "colour": "red"}, "unknown field"),
     ]
     for i, (bad_rule, message) in enumerate(invalid):
         bad = {k: v for k, v in bad_rule.items() if v is not None}
@@ -117,5 +116,5 @@ def test_the_api_server_serves_the_policy_schema_and_enforces_its_rules(
         assert rejected.value.status in (400, 422)
         assert message in str(rejected.value.body), rejected.value.body
     with pytest.raises(ApiException) as duplicate:
-        create("dup", {"rules": [spec["rules"][0], spec["rules"][0]]})
+        create("dup", {"rules": [rules[0], rules[0]]})
     assert "Duplicate value" in str(duplicate.value.body)
