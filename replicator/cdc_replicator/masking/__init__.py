@@ -24,7 +24,8 @@ How the replicator uses it
     keys = VaultKeyStore(vault_settings, key_sources, metrics)
     keys.load()                                  # KeyLoadError -> refuse to start
     masker = Masker(merge_policies(specs), keys, metrics)
-    masker.check(registry.tables())              # PolicyError -> refuse to start
+    masker.check(pipeline_tables)                # PolicyError -> refuse to start (the pipeline's
+                                                 # tables only: rules with globs may match others)
     keys.start()                                 # refresh on a timer
     ...
     masked = masker.mask_batch(events, lambda e: registry.find(e.keyspace, e.table))
