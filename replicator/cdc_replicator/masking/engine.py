@@ -151,8 +151,9 @@ def rules_for_column(spec: MaskingPolicySpec, keyspace: str, table: str, column:
         return [whole]
     chosen: list[MaskingRule] = []
     taken: list[tuple[str, ...]] = []
-    for rule in sorted(matching, key=lambda r: len(r.match.path)):  # stable: policy order within a length
-        path = tuple(rule.match.path)
+    # Stable sort: policy order within a depth. ``value[k]`` counts as inside ``value``.
+    for rule in sorted(matching, key=lambda r: len(_nesting(r.match.path))):
+        path = _nesting(rule.match.path)
         if any(path[: len(outer)] == outer for outer in taken):
             continue
         chosen.append(rule)
@@ -167,6 +168,24 @@ class _PathError(ValueError):
     pass
 
 
+_KEYED_VALUE = re.compile(r"^value\[(.*)\]$", re.DOTALL)
+
+
+def _keyed(step: str) -> str | None:
+    """The map key of a ``value[<key>]`` step (the value under one key), else None."""
+    found = _KEYED_VALUE.match(step)
+    return None if found is None else found.group(1)
+
+
+def _nesting(path: Iterable[str]) -> tuple[str, ...]:
+    """``path`` with ``value[k]`` split into ``value``, ``[k]``: what lies inside what, for precedence."""
+    out: list[str] = []
+    for step in path:
+        key = _keyed(step)
+        out.extend(("value", f"[{key}]") if key is not None else (step,))
+    return tuple(out)
+
+
 def _step(cql_type: CqlType, step: str) -> tuple[int, CqlType, bool]:
     """One path step into ``cql_type``: ``(parameter index, child type, child identifies an element)``."""
     kind = cql_type.kind
@@ -176,6 +195,8 @@ def _step(cql_type: CqlType, step: str) -> tuple[int, CqlType, bool]:
         return 0, cql_type.params[0], True
     if kind == "map" and step in ("key", "value"):
         return (0, cql_type.params[0], True) if step == "key" else (1, cql_type.params[1], False)
+    if kind == "map" and _keyed(step) is not None:
+        return 1, cql_type.params[1], False
     if kind == "udt" and step in cql_type.fields:
         index = cql_type.fields.index(step)
         return index, cql_type.params[index], False
@@ -185,7 +206,7 @@ def _step(cql_type: CqlType, step: str) -> tuple[int, CqlType, bool]:
         "list": "element",
         "vector": "element",
         "set": "element",
-        "map": "key or value",
+        "map": "key, value or value[<key>]",
         "udt": "one of its fields " + ", ".join(cql_type.fields),
         "tuple": f"an index below {len(cql_type.params)}",
     }.get(kind)
@@ -251,6 +272,14 @@ def _problem(rule: MaskingRule, column: ColumnDef) -> str | None:  # noqa: PLR09
             )
         if identifies:
             return "map keys and set elements identify elements: only hash or hmac keep them distinct"
+    result_type = _result_type(rule, leaf_type)
+    if any(_keyed(step) is not None for step in path) and not (
+        result_type == leaf_type or (leaf_type.kind in TEXT_KINDS and result_type.kind == "text")
+    ):
+        return (
+            f"masking the values of some map keys only would mix {leaf_type} and {result_type} values "
+            "in one map: mask every value (path [value]), or use null"
+        )
     if column.type.multi_cell and not path and rule.action != Action.NULL:
         parts = {"list": "[element]", "set": "[element]", "map": "[key] or [value]", "udt": "[<field>]"}
         return (
@@ -325,7 +354,7 @@ def _leaf_mask(rule: MaskingRule, leaf_type: CqlType, keys: Mapping[str, KeyMate
     return null_fn()
 
 
-def _at_path(cql_type: CqlType, path: tuple[str, ...], leaf: Mask) -> Mask:
+def _at_path(cql_type: CqlType, path: tuple[str, ...], leaf: Mask) -> Mask:  # noqa: PLR0911 - one per container
     """A mask applying ``leaf`` at ``path`` inside a decoded (frozen) value, rebuilding the containers."""
     if not path:
         return leaf
@@ -333,6 +362,16 @@ def _at_path(cql_type: CqlType, path: tuple[str, ...], leaf: Mask) -> Mask:
     index, child, _ = _step(cql_type, step)
     inner = _at_path(child, path[1:], leaf)
     kind = cql_type.kind
+    wanted = _keyed(step)
+    if kind == "map" and wanted is not None:
+        key_bytes, wanted_bytes = encoder_for(cql_type.params[0]), wanted.encode()
+
+        def map_value_at_key(value: Any) -> Any:
+            if value is None:
+                return None
+            return CqlMap((k, inner(v) if k is not None and key_bytes(k) == wanted_bytes else v) for k, v in value)
+
+        return map_value_at_key
     if kind == "map" and step == "key":
 
         def map_keys(value: Any) -> Any:
@@ -381,6 +420,16 @@ def _cell_mask(column_type: CqlType, path: tuple[str, ...], leaf: Mask) -> CellM
             return Cell(inner(cell.value), cell.timestamp, cell.ttl, cell.local_deletion_time, cell.deleted, cell.path)
 
         return udt_cell
+    wanted = _keyed(step)
+    if wanted is not None:
+        key_bytes, wanted_bytes = encoder_for(column_type.params[0]), wanted.encode()
+
+        def keyed_cell(cell: Cell) -> Cell:
+            if cell.value is None or key_bytes(cell.path) != wanted_bytes:
+                return cell
+            return Cell(inner(cell.value), cell.timestamp, cell.ttl, cell.local_deletion_time, cell.deleted, cell.path)
+
+        return keyed_cell
     if masks_path:
 
         def path_cell(cell: Cell) -> Cell:

@@ -115,8 +115,9 @@ class ColumnMatch(_Spec):
         max_length=16,
         description="Steps into a collection, tuple or UDT column; empty masks the whole column. "
         "Steps: `element` (every list, set or vector element), `key` / `value` (every map key / value), "
-        "a UDT field name, or a tuple index (`0`, `1`, ...). Example: `[value, email]` masks the "
-        "`email` field of every value of a `map<text, frozen<contact>>`.",
+        "`value[<key>]` (the value under one map key, compared as text), a UDT field name, or a tuple "
+        "index (`0`, `1`, ...). Example: `[value, email]` masks the `email` field of every value of a "
+        "`map<text, frozen<contact>>`; `['value[ssn]']` masks `attributes['ssn']` only.",
     )
 
     @field_validator("column_regex")

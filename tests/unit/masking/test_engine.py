@@ -427,3 +427,48 @@ def test_counters_can_only_be_nulled(keys: dict[str, KeyMaterial]) -> None:
     with pytest.raises(PolicyError, match="only null can mask a counter"):
         compile_table(policy(hmac_rule("n", "n")), table, keys)
     assert str(compile_table(policy(rule("n", "n", "null")), table, keys).destination_types["n"]) == "counter"
+
+
+def test_values_under_one_map_key_are_masked_by_key(keys: dict[str, KeyMaterial]) -> None:
+    table = make_table(
+        "ks",
+        "t",
+        [("id", "int")],
+        [],
+        [("attrs", "map<text, text>"), ("frozen_attrs", "frozen<map<text, text>>"), ("codes", "map<int, text>")],
+    )
+    spec = policy(
+        rule("ssn", "attrs", "hmac", ["value[ssn]"], keyRef="tokens"),
+        rule("email", "attrs", "redact", ["value[email]"]),
+        rule("frozen-ssn", "frozen_attrs", "partial", ["value[ssn]"], keepLast=2),
+        rule("code", "codes", "null", ["value[42]"]),
+    )
+    plan = compile_table(spec, table, keys)
+    event = make_event(
+        table,
+        {"id": 1},
+        cells={"frozen_attrs": CqlMap([("colour", "blue"), ("ssn", "078-05-1120")])},
+        complex_cells={
+            "attrs": [Cell("078-05-1120", 5, path="ssn"), Cell("a@x", 5, path="email"), Cell("blue", 5, path="colour")],
+            "codes": [Cell("secret", 5, path=42), Cell("public", 5, path=7)],
+        },
+    )
+    masked = mask_event(plan, event, plan.new_counts())
+    assert [(c.path, c.value) for c in masked.complex["attrs"].cells] == [
+        ("ssn", token(b"078-05-1120")),
+        ("email", "[REDACTED]"),
+        ("colour", "blue"),
+    ]
+    assert masked.cells["frozen_attrs"].value == CqlMap([("colour", "blue"), ("ssn", "*********20")])
+    assert [(c.path, c.value) for c in masked.complex["codes"].cells] == [(42, None), (7, "public")]
+    assert str(destination_type(plan, "attrs")) == "map<text, text>"
+
+
+def test_a_whole_value_rule_covers_keyed_value_rules_and_mixed_types_are_refused(
+    keys: dict[str, KeyMaterial],
+) -> None:
+    table = make_table("ks", "t", [("id", "int")], [], [("attrs", "map<text, text>"), ("scores", "map<text, int>")])
+    spec = policy(rule("ssn", "attrs", "null", ["value[ssn]"]), rule("all", "attrs", "redact", ["value"]))
+    assert [k.rule for k in compile_table(spec, table, keys).audit] == ["all"]
+    with pytest.raises(PolicyError, match=r"would mix int and text values in one map: mask every value"):
+        compile_table(policy(rule("score", "scores", "hmac", ["value[math]"], keyRef="tokens")), table, keys)
