@@ -114,7 +114,7 @@ def _secret_values(
                 try:
                     paths[src.path] = vault.read(src.path)
                 except VaultPathNotFoundError as exc:
-                    raise MissingReferenceError("VaultPathNotFoundError", str(exc)) from exc
+                    raise MissingReferenceError("VaultPathNotFound", str(exc)) from exc
             if src.key not in paths[src.path]:
                 raise MissingReferenceError("VaultKeyNotFound", f"Vault path {src.path} has no key {src.key}")
             env[need.env] = paths[src.path][src.key]
@@ -172,7 +172,7 @@ def reconcile(api: client.ApiClient, body: dict[str, Any], vault: VaultReader | 
     except MissingReferenceError as exc:
         return Outcome(ok=False, reason=exc.reason, message=exc.message)
     except VaultUnavailableError as exc:
-        return Outcome(ok=False, reason="VaultUnavailableError", message=str(exc), transient=True)
+        return Outcome(ok=False, reason="VaultUnavailable", message=str(exc), transient=True)
     manifests = render_pipeline(inputs)
     for manifest in manifests:
         kube.apply(api, manifest)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cdc_operator.api import crds
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -48,3 +55,139 @@ def install_crds(kube_api: Any) -> None:
 @pytest.fixture(scope="session")
 def cdc_crds(kube_api: Any) -> None:
     install_crds(kube_api)
+
+
+REPO = Path(__file__).resolve().parents[3]
+CHART = REPO / "charts" / "cdc-operator"
+CDC_OPERATOR = REPO / ".venv" / "bin" / "cdc-operator"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def service_account_kubeconfig(kube_api: Any, lab: dict[str, Any], namespace: str, name: str, path: Path) -> str:
+    """A kubeconfig authenticating as the ServiceAccount (a TokenRequest token); returns the token too."""
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
+    token = client.CoreV1Api(kube_api).create_namespaced_service_account_token(name, namespace, request).status.token
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "lab",
+                "cluster": {"server": lab["kubernetes"]["server"], "certificate-authority": lab["kubernetes"]["ca"]},
+            }
+        ],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": "lab", "user": name, "namespace": namespace}}],
+        "current-context": name,
+    }
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return str(token)
+
+
+@dataclass
+class OperatorRelease:
+    """The chart installed in the lab, and credentials of its ServiceAccount."""
+
+    namespace: str
+    service_account: str
+    kubeconfig: Path
+    jwt_file: Path
+    vault_role: str
+    vault_prefix: str
+
+
+@pytest.fixture(scope="session")
+def operator_release(
+    kube_api: Any, lab: dict[str, Any], vault: Any, cdc_crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorRelease]:
+    """``helm install`` of the chart; the operator itself runs as a local process with the release's
+    ServiceAccount credentials (no kubelet here), so a verb missing from the chart's RBAC fails the tests."""
+    helm, kubeconfig = lab["kubernetes"]["helm"], lab["kubernetes"]["kubeconfig"]
+    release = f"cdcop-{os.getpid() % 100000}"
+    namespace = release
+    subprocess.run(
+        [helm, "install", release, str(CHART), "-n", namespace, "--create-namespace", "--kubeconfig", kubeconfig],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    sa = f"{release}-cdc-operator"
+    tmp = tmp_path_factory.mktemp("operator")
+    token = service_account_kubeconfig(kube_api, lab, namespace, sa, tmp / "kubeconfig")
+    (tmp / "jwt").write_text(token)
+    # OpenBao: a role for the release's ServiceAccount that may read its test prefix only.
+    prefix = f"optest-{release}"
+    vault.sys.create_or_update_policy(
+        name=release, policy=f'path "secret/data/{prefix}/*" {{ capabilities = ["read"] }}'
+    )
+    vault.auth.kubernetes.create_role(
+        name=release,
+        bound_service_account_names=[sa],
+        bound_service_account_namespaces=[namespace],
+        policies=[release],
+        mount_point="kubernetes",
+    )
+    yield OperatorRelease(namespace, sa, tmp / "kubeconfig", tmp / "jwt", release, prefix)
+    subprocess.run(
+        [helm, "uninstall", release, "-n", namespace, "--kubeconfig", kubeconfig],
+        check=False,
+        capture_output=True,
+        timeout=120,
+    )
+    client.CoreV1Api(kube_api).delete_namespace(namespace)
+    vault.auth.kubernetes.delete_role(release, mount_point="kubernetes")
+    vault.sys.delete_policy(release)
+
+
+class RunningOperator:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, metrics_port: int) -> None:
+        self.proc, self.log_path, self.metrics_port = proc, log, metrics_port
+
+    def log(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def run_operator(
+    operator_release: OperatorRelease, lab: dict[str, Any], tmp_path: Path
+) -> Iterator[Callable[[str], RunningOperator]]:
+    """Start ``cdc-operator run`` for one namespace, with short intervals; stopped after the test."""
+    started: list[RunningOperator] = []
+
+    def start(namespace: str, stale_seconds: float = 600) -> RunningOperator:
+        metrics_port = free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(operator_release.kubeconfig),
+            "VAULT_ADDR": lab["openbao"]["addr"],
+            "VAULT_AUTH": "kubernetes",
+            "VAULT_ROLE": operator_release.vault_role,
+            "VAULT_JWT_FILE": str(operator_release.jwt_file),
+        }
+        env.pop("VAULT_TOKEN", None)
+        log = tmp_path / f"operator-{namespace}.log"
+        args = [
+            str(CDC_OPERATOR), "run", "-n", namespace,
+            "--metrics-port", str(metrics_port), "--liveness-port", str(free_port()),
+            "--status-seconds", "1", "--resync-seconds", "2", "--status-min-interval", "1",
+            "--checkpoint-stale-seconds", str(stale_seconds),
+        ]  # fmt: skip
+        with log.open("wb") as out:
+            proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+        running = RunningOperator(proc, log, metrics_port)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.proc.send_signal(signal.SIGTERM)
+        try:
+            running.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            running.proc.kill()
+            running.proc.wait(timeout=10)
