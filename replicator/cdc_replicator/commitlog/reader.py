@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cdc_replicator.commitlog.cdc_dir import SegmentFile, list_segments, segment_file
@@ -40,8 +40,8 @@ class CommitLogReader:
     """Decodes segments into events, resuming strictly after ``after``.
 
     ``read_ahead`` also yields entries past the idx offset (acknowledged, not yet synced;
-    plain segments only). With ``durable_only`` semantics (``read_ahead=False``) a segment
-    with no idx yields nothing, and one with an idx yields up to its offset.
+    plain segments only), marked not durable. Without it, a segment yields up to its idx
+    offset, and nothing while it has no idx.
     """
 
     def __init__(self, decoder: MutationDecoder, read_ahead: bool = True) -> None:
@@ -55,14 +55,18 @@ class CommitLogReader:
             return
         start = after.position if after is not None and after.segment_id == source.segment_id else 0
         state = source.idx_state()
-        # Without an idx the whole file counts: sections get their sync marker when they are
-        # synced, and the unsynced tail is only read with read_ahead.
+        if state is None and not self.read_ahead:
+            return  # nothing of this segment is durable yet
         limit = state.offset if state is not None else None
         with Segment(source.log) as segment:
             version = segment.descriptor.messaging_version
             decode = self.decoder.decode
             stats = self.stats
             for entry in segment.entries(after=start, limit=limit, read_ahead=self.read_ahead):
+                if state is None and entry.durable:
+                    # Without an idx nothing is known to be durable: a section's marker is
+                    # written before the section is flushed, the idx only after.
+                    entry = replace(entry, durable=False)  # noqa: PLW2901
                 stats.entries += 1
                 stats.bytes += len(entry.data) + 12
                 try:
@@ -81,9 +85,15 @@ class CommitLogReader:
             yield from self.segment_events(source, after)
 
     def follow(
-        self, directory: Path, after: Position | None = None, poll_s: float = 0.25
+        self,
+        directory: Path,
+        after: Position | None = None,
+        poll_s: float = 0.25,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[ChangeEvent | ReadError]:
-        """Events from ``directory`` as Cassandra writes them, forever.
+        """Events from ``directory`` as Cassandra writes them, until ``stop()`` says so.
+
+        ``stop`` is asked whenever there is nothing new to read (None: follow forever).
 
         A segment is left behind once its idx says COMPLETED and everything up to its
         offset has been read. A corrupt segment is reported once (a ``ReadError``) and
@@ -120,6 +130,8 @@ class CommitLogReader:
                     continue
                 break  # the live segment: wait for more
             if not progressed:
+                if stop is not None and stop():
+                    return
                 time.sleep(poll_s)
 
 
