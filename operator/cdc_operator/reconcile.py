@@ -9,12 +9,14 @@ left as they are, and nothing raises (so kopf does not retry in a crash loop).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdc_replicator.masking.keys import KeyLoadError, decode_key
 from kubernetes import client
 from pydantic import ValidationError
 
@@ -29,11 +31,13 @@ from cdc_operator.render.inputs import (
     SecretSource,
     VaultSource,
     credential_needs,
+    masking_key_needs,
     resolve_nodes,
     tls_secret_names,
+    unconfigured_keys,
 )
 from cdc_operator.render.manifests import pipeline_hash, render_pipeline
-from cdc_operator.vault import VaultPathNotFoundError, VaultReader, VaultUnavailableError
+from cdc_operator.vault import VaultPathNotFoundError, VaultReader, VaultSecret, VaultUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -83,41 +87,71 @@ def _policies(api: client.ApiClient, namespace: str, spec: CdcPipelineSpec) -> l
         obj = kube.get(api, kube.POLICIES, namespace, ref.name)
         if obj is None:
             raise MissingReferenceError("MaskingPolicyNotFound", f"MaskingPolicy {ref.name} not found")
-        out.append(Policy(ref.name, int(obj["metadata"].get("generation", 1)), MaskingPolicySpec(**obj["spec"])))
+        out.append(
+            Policy(ref.name, int(obj["metadata"].get("generation", 1)), MaskingPolicySpec.model_validate(obj["spec"]))
+        )
     return out
 
 
-def _secret_values(
-    api: client.ApiClient, namespace: str, spec: CdcPipelineSpec, policies: list[Policy], vault: VaultReader | None
-) -> dict[str, str]:
-    secrets: dict[str, dict[str, str] | None] = {}
-    paths: dict[str, dict[str, str]] = {}
+class _Fetcher:
+    """Reads each Secret and Vault path once per reconcile, turning absences into MissingReferenceError."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, vault: VaultReader | None) -> None:
+        self.api, self.namespace, self.vault = api, namespace, vault
+        self._secrets: dict[str, dict[str, str] | None] = {}
+        self._vault: dict[tuple[str | None, str], VaultSecret] = {}
+
+    def secret_key(self, src: SecretSource) -> str:
+        if src.secret not in self._secrets:
+            self._secrets[src.secret] = kube.read_secret(self.api, self.namespace, src.secret)
+        data = self._secrets[src.secret]
+        if data is None:
+            raise MissingReferenceError("SecretNotFound", f"Secret {src.secret} not found")
+        if src.key not in data:
+            raise MissingReferenceError("SecretKeyNotFound", f"Secret {src.secret} has no key {src.key}")
+        return data[src.key]
+
+    def vault_secret(self, path: str, mount: str | None) -> VaultSecret:
+        if self.vault is None:
+            raise MissingReferenceError("VaultNotConfigured", f"Vault path {path} is referenced; no Vault configured")
+        if (mount, path) not in self._vault:
+            try:
+                self._vault[(mount, path)] = self.vault.read(path, mount)
+            except VaultPathNotFoundError as exc:
+                raise MissingReferenceError("VaultPathNotFound", str(exc)) from exc
+        return self._vault[(mount, path)]
+
+    def vault_key(self, src: VaultSource) -> str:
+        secret = self.vault_secret(src.path, src.mount)
+        if src.key not in secret.data:
+            raise MissingReferenceError("VaultKeyNotFound", f"Vault path {src.path} has no key {src.key}")
+        return secret.data[src.key]
+
+
+def _secret_values(fetch: _Fetcher, spec: CdcPipelineSpec, policies: list[Policy]) -> dict[str, str]:
+    """Every environment variable of the credentials Secret: logins, then masking keys with their versions."""
     env: dict[str, str] = {}
-    for need in credential_needs(spec, policies):
+    for need in credential_needs(spec):
         src = need.source
-        if isinstance(src, SecretSource):
-            if src.secret not in secrets:
-                secrets[src.secret] = kube.read_secret(api, namespace, src.secret)
-            data = secrets[src.secret]
-            if data is None:
-                raise MissingReferenceError("SecretNotFound", f"Secret {src.secret} not found")
-            if src.key not in data:
-                raise MissingReferenceError("SecretKeyNotFound", f"Secret {src.secret} has no key {src.key}")
-            env[need.env] = data[src.key]
-        else:
-            assert isinstance(src, VaultSource)
-            if vault is None:
-                raise MissingReferenceError(
-                    "VaultNotConfigured", f"{src.describe()} is referenced but the operator has no Vault"
-                )
-            if src.path not in paths:
-                try:
-                    paths[src.path] = vault.read(src.path)
-                except VaultPathNotFoundError as exc:
-                    raise MissingReferenceError("VaultPathNotFound", str(exc)) from exc
-            if src.key not in paths[src.path]:
-                raise MissingReferenceError("VaultKeyNotFound", f"Vault path {src.path} has no key {src.key}")
-            env[need.env] = paths[src.path][src.key]
+        env[need.env] = fetch.secret_key(src) if isinstance(src, SecretSource) else fetch.vault_key(src)
+    missing = unconfigured_keys(spec, policies)
+    if missing:
+        raise MissingReferenceError(
+            "MaskingKeyNotConfigured", f"masking keys named by the policies but not in spec.maskingKeys: {missing}"
+        )
+    for key in masking_key_needs(spec):
+        ks = key.source
+        secret = fetch.vault_secret(ks.path, ks.mount)
+        where = f"masking key {key.name} at Vault path {ks.mount}/{ks.path} field {ks.field}"
+        if ks.field not in secret.data:
+            raise MissingReferenceError("VaultKeyNotFound", f"{where}: no such field")
+        try:
+            raw = decode_key(secret.data[ks.field], ks.encoding, where)
+        except KeyLoadError as exc:  # its message names the key and path, never the bytes
+            raise MissingReferenceError("MaskingKeyInvalid", str(exc)) from None
+        # One encoding for the replicator (base64), whatever Vault stores; the version goes into HMAC tokens.
+        env[key.env] = base64.b64encode(raw).decode()
+        env[f"{key.env}_VERSION"] = str(secret.version)
     return env
 
 
@@ -148,7 +182,7 @@ def gather(api: client.ApiClient, body: dict[str, Any], vault: VaultReader | Non
         spec=spec,
         nodes=nodes,
         policies=policies,
-        secret_env=_secret_values(api, namespace, spec, policies, vault),
+        secret_env=_secret_values(_Fetcher(api, namespace, vault), spec, policies),
         tls_thumbprints=_tls_thumbprints(api, namespace, spec),
     )
 

@@ -61,6 +61,14 @@ class VaultSettings:
         )
 
 
+@dataclass(frozen=True)
+class VaultSecret:
+    """A KV v2 secret's fields and its version (the version of masking keys goes into HMAC tokens)."""
+
+    data: dict[str, str]
+    version: int
+
+
 class VaultReader:
     """Reads KV v2 secrets; thread-safe (handlers run in threads)."""
 
@@ -85,8 +93,9 @@ class VaultReader:
             raise VaultUnavailableError(f"cannot log in to Vault at {s.addr} ({s.auth} auth): {exc}") from exc
         return client
 
-    def read(self, path: str) -> dict[str, str]:
-        """The KV v2 secret's fields at ``path`` (below the mount)."""
+    def read(self, path: str, mount: str | None = None) -> VaultSecret:
+        """The KV v2 secret at ``path`` below ``mount`` (default: the configured KV mount)."""
+        mount = mount or self.settings.kv_mount
         for attempt in range(2):
             with self._lock:
                 if self._client is None:
@@ -94,17 +103,19 @@ class VaultReader:
                 client = self._client
             try:
                 response = client.secrets.kv.v2.read_secret_version(
-                    path=path, mount_point=self.settings.kv_mount, raise_on_deleted_version=True
+                    path=path, mount_point=mount, raise_on_deleted_version=True
                 )
             except hvac_errors.InvalidPath as exc:
-                raise VaultPathNotFoundError(f"Vault path {self.settings.kv_mount}/{path} not found") from exc
+                raise VaultPathNotFoundError(f"Vault path {mount}/{path} not found") from exc
             except hvac_errors.Forbidden as exc:
                 with self._lock:
                     self._client = None  # token expired or revoked: log in again once
                 if attempt == 1:
-                    raise VaultUnavailableError(f"Vault denies reading {self.settings.kv_mount}/{path}") from exc
+                    raise VaultUnavailableError(f"Vault denies reading {mount}/{path}") from exc
             except (hvac_errors.VaultError, OSError) as exc:
                 raise VaultUnavailableError(f"Vault at {self.settings.addr}: {type(exc).__name__}") from exc
             else:
-                return {str(k): str(v) for k, v in response["data"]["data"].items()}
+                data = response["data"]
+                fields = {str(k): str(v) for k, v in (data.get("data") or {}).items()}
+                return VaultSecret(fields, int(data.get("metadata", {}).get("version", 0)))
         raise AssertionError("unreachable")

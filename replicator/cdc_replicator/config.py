@@ -24,6 +24,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from cdc_replicator.masking.policy import MaskingPolicySpec
+
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="an environment variable's name")]
 
 
@@ -130,26 +132,36 @@ class Destination(_Model):
         return self
 
 
-class MaskingRule(_Model):
-    """One masking rule; the masking module interprets it (match, then action)."""
+class MaskingPolicyConfig(MaskingPolicySpec):
+    """One MaskingPolicy embedded whole (the replicator needs no API access): its name and its spec's rules,
+    exactly as ``cdc_replicator.masking.policy`` defines them."""
 
-    keyspace: str = Field(default="*", description="Keyspace name or glob.")
-    table: str = Field(default="*", description="Table name or glob.")
-    column: str = Field(description="Column name or glob (or regex with columnRegex).")
-    column_regex: bool = Field(default=False, description="Treat column as a regular expression.")
-    classification: Literal["PII", "PHI"] | None = Field(default=None, description="What the data is.")
-    action: Literal["hash", "hmac", "redact", "partial", "null"] = Field(description="What to do with it.")
-    keep_last: int | None = Field(default=None, ge=0, description="partial: characters kept at the end.")
-    key_env: EnvName | None = Field(
-        default=None, description="hash: salt, hmac: key; environment variable holding it (from Vault)."
+    name: str = Field(description="The MaskingPolicy's name, for audit logs and metrics.")
+
+
+class MaskingKeyEnv(_Model):
+    """A named HMAC key or salt, injected as environment variables (the operator reads Vault for us)."""
+
+    name: str = Field(description="The key's name, as rules use it in keyRef/saltRef.")
+    env: EnvName = Field(
+        description="Variable holding the key bytes, base64-encoded; <env>_VERSION holds its KV version "
+        "(see cdc_replicator.masking.keys.keys_from_environment)."
     )
 
 
-class MaskingPolicy(_Model):
-    """The rules of one MaskingPolicy resource, embedded (the replicator needs no API access)."""
+class Masking(_Model):
+    """Masking policies, applied in order before anything leaves the replicator, and the keys they use."""
 
-    name: str = Field(description="The MaskingPolicy's name, for audit logs.")
-    rules: list[MaskingRule] = Field(default_factory=list, description="Rules in order; the first match wins.")
+    policies: list[MaskingPolicyConfig] = Field(default_factory=list, description="Policies in order.")
+    keys: list[MaskingKeyEnv] = Field(default_factory=list, description="Keys and salts the rules name.")
+
+    @model_validator(mode="after")
+    def _keys_present(self) -> Masking:
+        known = {k.name for k in self.keys}
+        missing = sorted({ref for p in self.policies for ref in p.secret_refs()} - known)
+        if missing:
+            raise ValueError(f"masking keys named by rules but not configured: {', '.join(missing)}")
+        return self
 
 
 class Checkpoint(_Model):
@@ -183,7 +195,7 @@ class ReplicatorConfig(_Model):
     pipeline: str = Field(description="namespace/name of the CdcPipeline, for metrics and logs.")
     source: CassandraSource = Field(description="The Cassandra node to follow.")
     destinations: list[Destination] = Field(min_length=1, description="Where changes go.")
-    masking: list[MaskingPolicy] = Field(default_factory=list, description="Masking policies applied in order.")
+    masking: Masking = Field(default_factory=Masking, description="Masking policies and their keys.")
     checkpoint: Checkpoint = Field(description="Progress file for the sidecar.")
     tuning: Tuning = Field(default_factory=Tuning, description="Batching and retries.")
     observability: Observability = Field(default_factory=Observability, description="Metrics and logs.")

@@ -13,13 +13,6 @@ DnsName = Annotated[
 ]
 
 
-class SecretKeyRef(ApiModel):
-    """A key of a Secret in the pipeline's namespace."""
-
-    name: DnsName = Field(description="Name of the Secret.")
-    key: str = Field(max_length=253, description="Key within the Secret's data.")
-
-
 class SecretCredentials(ApiModel):
     """User name and password from a Secret in the pipeline's namespace."""
 

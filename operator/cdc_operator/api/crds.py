@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel
 
 from cdc_operator.api.base import GROUP, VERSION, Schema, structural
-from cdc_operator.api.masking import MaskingPolicySpec, MaskingPolicyStatus
+from cdc_operator.api.masking import MaskingPolicySpec, MaskingPolicyStatus, crd_schema
 from cdc_operator.api.pipeline import CdcPipelineSpec, CdcPipelineStatus
 
 CATEGORY = "cdc"
@@ -27,7 +27,7 @@ CRD_DIRS = (REPO_ROOT / "crds", REPO_ROOT / "charts" / "cdc-operator" / "crds")
 _READY = '.status.conditions[?(@.type=="Ready")]'
 
 
-def _object_schema(description: str, spec: type[BaseModel], status: type[BaseModel]) -> Schema:
+def _object_schema(description: str, spec: Schema, status: type[BaseModel]) -> Schema:
     return {
         "type": "object",
         "description": description,
@@ -36,7 +36,7 @@ def _object_schema(description: str, spec: type[BaseModel], status: type[BaseMod
             "apiVersion": {"type": "string", "description": "Versioned schema of this object."},
             "kind": {"type": "string", "description": "REST resource this object represents."},
             "metadata": {"type": "object"},
-            "spec": structural(spec.model_json_schema(by_alias=True)),
+            "spec": spec,
             "status": structural(status.model_json_schema(by_alias=True)),
         },
     }
@@ -86,7 +86,7 @@ def cdc_pipeline_crd() -> dict[str, Any]:
     ]
     schema = _object_schema(
         "A change-data-capture pipeline: one Cassandra cluster's changes, masked, into warehouses.",
-        CdcPipelineSpec,
+        structural(CdcPipelineSpec.model_json_schema(by_alias=True)),
         CdcPipelineStatus,
     )
     return _crd("CdcPipeline", "cdcpipelines", "cdcp", schema=schema, columns=columns)
@@ -101,7 +101,7 @@ def masking_policy_crd() -> dict[str, Any]:
     ]
     schema = _object_schema(
         "Which columns are sensitive (PII/PHI) and how replicators mask them before data leaves.",
-        MaskingPolicySpec,
+        crd_schema(MaskingPolicySpec),  # the masking module's own converter: it owns the rules' CEL
         MaskingPolicyStatus,
     )
     return _crd("MaskingPolicy", "maskingpolicies", "mp", schema=schema, columns=columns)

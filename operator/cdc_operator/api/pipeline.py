@@ -8,6 +8,7 @@ from pydantic import Field
 
 from cdc_operator.api.base import ApiModel, cel, validations
 from cdc_operator.api.common import ConditionList, Credentials, DnsName, Tls
+from cdc_operator.api.masking import KeySource
 
 Quantity = Annotated[int | str, Field(description="A Kubernetes quantity, e.g. 500m or 256Mi.")]
 
@@ -228,6 +229,13 @@ class CdcPipelineSpec(ApiModel):
         default_factory=list,
         max_length=16,
         description="MaskingPolicies applied in order before any data leaves the replicator.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    masking_keys: list[KeySource] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Where the HMAC keys and salts the policies name (keyRef/saltRef) live in Vault/OpenBao. "
+        "The operator copies them into a Secret it owns; a new key version rolls the replicators.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     replicator: Replicator = Field(default_factory=Replicator, description="Image, resources and tuning.")

@@ -79,25 +79,10 @@ def replicator_config(inputs: PipelineInputs, node: Node) -> rc.ReplicatorConfig
             )
             for d in spec.destinations
         ],
-        masking=[
-            rc.MaskingPolicy(
-                name=p.name,
-                rules=[
-                    rc.MaskingRule(
-                        keyspace=r.keyspace,
-                        table=r.table,
-                        column=r.column,
-                        column_regex=r.column_regex,
-                        classification=r.classification,
-                        action=r.action,
-                        keep_last=r.keep_last,
-                        key_env=masking_key_env(p.name, i) if r.key is not None else None,
-                    )
-                    for i, r in enumerate(p.spec.rules)
-                ],
-            )
-            for p in inputs.policies
-        ],
+        masking=rc.Masking(
+            policies=[rc.MaskingPolicyConfig(name=p.name, rules=p.spec.rules) for p in inputs.policies],
+            keys=[rc.MaskingKeyEnv(name=k.name, env=masking_key_env(k.name)) for k in spec.masking_keys],
+        ),
         checkpoint=rc.Checkpoint(path=CHECKPOINT_FILE),
         tuning=rc.Tuning(
             batch_size=tuning.batch_size,

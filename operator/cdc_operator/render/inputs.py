@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cdc_operator.api.common import Credentials
-from cdc_operator.api.masking import MaskingPolicySpec
+from cdc_operator.api.masking import KeySource, MaskingPolicySpec
 from cdc_operator.api.pipeline import CdcPipelineSpec, CdcRawVolume, HostPathCdcRaw, PvcCdcRaw
 from cdc_operator.render import names
 
@@ -47,13 +47,23 @@ class SecretSource:
 
 @dataclass(frozen=True)
 class VaultSource:
-    """A field of a Vault KV v2 secret."""
+    """A field of a Vault KV v2 secret (``mount`` None: the operator's default KV mount)."""
 
     path: str
     key: str
+    mount: str | None = None
 
     def describe(self) -> str:
         return f"Vault path {self.path} key {self.key}"
+
+
+@dataclass(frozen=True)
+class MaskingKeyNeed:
+    """A masking key or salt: its bytes (re-encoded as base64) and its KV version become two variables."""
+
+    name: str
+    env: str
+    source: KeySource
 
 
 @dataclass(frozen=True)
@@ -96,24 +106,27 @@ def _login_needs(creds: Credentials | None, *prefix: str) -> list[EnvNeed]:
     ]
 
 
-def masking_key_env(policy: str, rule_index: int) -> str:
-    return names.env_name("MASK", policy, str(rule_index), "KEY")
+def masking_key_env(key: str) -> str:
+    """The variable holding a masking key (base64); ``<it>_VERSION`` holds the key's KV version."""
+    return names.env_name("MASK_KEY", key)
 
 
-def credential_needs(spec: CdcPipelineSpec, policies: list[Policy]) -> list[EnvNeed]:
-    """Every secret value the pipeline's replicators need, with its environment variable."""
+def masking_key_needs(spec: CdcPipelineSpec) -> list[MaskingKeyNeed]:
+    return [MaskingKeyNeed(k.name, masking_key_env(k.name), k) for k in spec.masking_keys]
+
+
+def unconfigured_keys(spec: CdcPipelineSpec, policies: list[Policy]) -> list[str]:
+    """Keys or salts the policies name that the pipeline does not say where to find."""
+    known = {k.name for k in spec.masking_keys}
+    return sorted({ref for p in policies for ref in p.spec.secret_refs()} - known)
+
+
+def credential_needs(spec: CdcPipelineSpec) -> list[EnvNeed]:
+    """Every login the pipeline's replicators need, with its environment variables (masking keys apart:
+    :func:`masking_key_needs`)."""
     needs = _login_needs(spec.source.credentials, "CASSANDRA")
     for dest in spec.destinations:
         needs += _login_needs(dest.credentials, "DEST", dest.name)
-    for policy in policies:
-        for index, rule in enumerate(policy.spec.rules):
-            if rule.key is None:
-                continue
-            env = masking_key_env(policy.name, index)
-            if rule.key.vault is not None:
-                needs.append(EnvNeed(env, VaultSource(rule.key.vault.path, rule.key.vault.key)))
-            elif rule.key.secret_key_ref is not None:
-                needs.append(EnvNeed(env, SecretSource(rule.key.secret_key_ref.name, rule.key.secret_key_ref.key)))
     return needs
 
 

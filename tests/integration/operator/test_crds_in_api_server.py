@@ -36,10 +36,12 @@ def _rejected(kube_api: Any, namespace: str, body: dict[str, Any]) -> str:
 
 def test_examples_are_accepted_and_defaulted(kube_api: Any, kube_namespace: str, cdc_crds: None) -> None:
     policy = _create(kube_api, kube_namespace, _example("masking-policy.yaml"))
-    assert policy["spec"]["rules"][0]["columnRegex"] is False  # a schema default
+    assert policy["spec"]["rules"][1]["match"]["table"] == "*"  # given; defaults fill the rest
+    assert policy["spec"]["rules"][2]["match"]["keyspace"] == "clinic"
     pipeline = _create(kube_api, kube_namespace, _example("pipeline-three-nodes.yaml"))
     assert pipeline["spec"]["paused"] is False
     assert pipeline["spec"]["source"]["port"] == 9042
+    assert pipeline["spec"]["maskingKeys"][0]["mount"] == "secret"  # a default of the masking module's model
     _create(kube_api, kube_namespace, _example("pipeline-k8ssandra.yaml"))
 
 
@@ -91,7 +93,7 @@ def test_duplicate_destination_names_are_rejected(kube_api: Any, kube_namespace:
 def test_partial_masking_needs_keep_last(kube_api: Any, kube_namespace: str, cdc_crds: None) -> None:
     body = _example("masking-policy.yaml")
     del body["spec"]["rules"][1]["keepLast"]
-    assert "partial masking needs keepLast" in _rejected(kube_api, kube_namespace, body)
+    assert "action partial requires keepLast" in _rejected(kube_api, kube_namespace, body)
     body = _example("masking-policy.yaml")
-    del body["spec"]["rules"][0]["key"]
-    assert "hmac masking needs a key" in _rejected(kube_api, kube_namespace, body)
+    del body["spec"]["rules"][0]["keyRef"]
+    assert "action hmac requires keyRef" in _rejected(kube_api, kube_namespace, body)

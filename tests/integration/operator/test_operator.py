@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 TIMEOUT = 60
+KEY_1 = base64.b64encode(b"0123456789abcdef-key-one").decode()
 
 
 def _example(name: str, vault_prefix: str) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def vault_secrets(vault: Any, operator_release: OperatorRelease, kube_namespace:
     prefix = f"{operator_release.vault_prefix}/{kube_namespace}"
     kv = vault.secrets.kv.v2
     kv.create_or_update_secret(path=f"{prefix}/postgres", secret={"username": "cdc", "password": "pw-1"})
-    kv.create_or_update_secret(path=f"{prefix}/masking", secret={"hmac-key": "k-1"})
+    kv.create_or_update_secret(path=f"{prefix}/masking/customer-tokens", secret={"key": KEY_1})
     return prefix
 
 
@@ -173,7 +174,8 @@ def test_pipeline_lifecycle(
     values = {key: base64.b64decode(v).decode() for key, v in secret.data.items()}
     assert values["CDC_DEST_WAREHOUSE_PASSWORD"] == "pw-1"  # from OpenBao via Kubernetes auth
     assert values["CDC_DEST_TIMESERIES_USERNAME"] == "ts"  # from the referenced Secret
-    assert values["CDC_MASK_CUSTOMER_PII_0_KEY"] == "k-1"
+    assert values["CDC_MASK_KEY_CUSTOMER_TOKENS"] == KEY_1  # masking key, re-encoded as base64
+    assert values["CDC_MASK_KEY_CUSTOMER_TOKENS_VERSION"] == "1"  # its KV version, for HMAC tokens
 
     # Status and printer columns (no kubelet: replicators never become ready here).
     k.eventually(lambda: k.condition("Ready").get("reason") == "ReplicatorsNotReady", "Ready=False ReplicatorsNotReady")

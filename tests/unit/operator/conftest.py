@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 from cdc_operator.api.masking import MaskingPolicySpec
 from cdc_operator.api.pipeline import CdcPipelineSpec
-from cdc_operator.render.inputs import PipelineInputs, Policy, credential_needs, resolve_nodes
+from cdc_operator.render.inputs import PipelineInputs, Policy, credential_needs, masking_key_needs, resolve_nodes
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -30,7 +31,10 @@ def make_inputs(
         "customer-pii", policy_generation, MaskingPolicySpec.model_validate(example("masking-policy.yaml")["spec"])
     )
     policies = [policy] if pipeline.masking_policy_refs else []
-    env = {need.env: f"{secret_value}-{need.env}" for need in credential_needs(pipeline, policies)}
+    env = {need.env: f"{secret_value}-{need.env}" for need in credential_needs(pipeline)}
+    for key in masking_key_needs(pipeline):
+        env[key.env] = base64.b64encode(f"{secret_value}-key-material".encode()).decode()
+        env[f"{key.env}_VERSION"] = "1"
     return PipelineInputs(
         name="shop",
         namespace="team-a",

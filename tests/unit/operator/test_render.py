@@ -70,10 +70,12 @@ def test_config_map_holds_a_valid_replicator_config(three_node_inputs: PipelineI
         username_env="CDC_DEST_WAREHOUSE_USERNAME", password_env="CDC_DEST_WAREHOUSE_PASSWORD"
     )
     assert cfg.destinations[1].tables[0].time_column == "ts"
-    (policy,) = cfg.masking
+    (policy,) = cfg.masking.policies
+    assert policy.name == "customer-pii"
     assert policy.rules[0].action == "hmac"
-    assert policy.rules[0].key_env == "CDC_MASK_CUSTOMER_PII_0_KEY"
+    assert policy.rules[0].key_ref == "customer-tokens"
     assert policy.rules[1].keep_last == 4
+    assert [(k.name, k.env) for k in cfg.masking.keys] == [("customer-tokens", "CDC_MASK_KEY_CUSTOMER_TOKENS")]
     assert "s3cret" not in cm["data"]["replicator.yaml"]  # secrets only by indirection
 
 
@@ -82,7 +84,8 @@ def test_secret_holds_every_env_var_the_config_names(three_node_inputs: Pipeline
     (secret,) = _by_kind(manifests, "Secret")
     data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     cfg = rc.parse(_by_kind(manifests, "ConfigMap")[0]["data"]["replicator.yaml"])
-    named = {cfg.masking[0].rules[0].key_env}
+    key_env = cfg.masking.keys[0].env
+    named = {key_env, f"{key_env}_VERSION"}
     for dest in cfg.destinations:
         assert dest.credentials is not None
         named |= {dest.credentials.username_env, dest.credentials.password_env}

@@ -49,3 +49,21 @@ def test_bad_destination_type_and_missing_env() -> None:
 def test_load_reports_missing_file() -> None:
     with pytest.raises(rc.ConfigError, match="cannot read"):
         rc.load("/nonexistent/replicator.yaml")
+
+
+def test_masking_keys_named_by_rules_must_be_configured() -> None:
+    policy = """
+masking:
+  policies:
+    - name: pii
+      rules:
+        - name: email
+          classification: PII
+          match: {keyspace: shop, table: customers, column: email}
+          action: hmac
+          keyRef: tokens
+"""
+    with pytest.raises(rc.ConfigError, match="not configured: tokens"):
+        rc.parse(MINIMAL + policy)
+    cfg = rc.parse(MINIMAL + policy + "  keys:\n    - {name: tokens, env: CDC_MASK_KEY_TOKENS}\n")
+    assert cfg.masking.policies[0].rules[0].key_ref == "tokens"
