@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 from cdc_operator.api import crds
+from cdc_operator.api.base import GROUP, VERSION
+from cdc_operator.render import names
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -191,3 +194,66 @@ def run_operator(
         except subprocess.TimeoutExpired:
             running.proc.kill()
             running.proc.wait(timeout=10)
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+TIMEOUT = 60
+KEY_1 = base64.b64encode(b"0123456789abcdef-key-one").decode()
+
+
+def example(name: str, vault_prefix: str) -> dict[str, Any]:
+    """A pipeline or policy from examples/, with its Vault paths moved under the test's prefix."""
+    text = (EXAMPLES / name).read_text().replace("path: cdc/", f"path: {vault_prefix}/")
+    return dict(yaml.safe_load(text))
+
+
+class Cluster:
+    """Small helpers over the admin client for one namespace."""
+
+    def __init__(self, kube_api: Any, namespace: str, operator: RunningOperator) -> None:
+        self.ns, self.operator = namespace, operator
+        self.core, self.apps = client.CoreV1Api(kube_api), client.AppsV1Api(kube_api)
+        self.custom = client.CustomObjectsApi(kube_api)
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        plural = "cdcpipelines" if body["kind"] == "CdcPipeline" else "maskingpolicies"
+        return dict(self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, plural, body))
+
+    def patch(self, plural: str, name: str, patch: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, plural, name, patch)
+
+    def pipeline(self, name: str = "shop") -> dict[str, Any]:
+        return dict(self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, "cdcpipelines", name))
+
+    def condition(self, type_: str, name: str = "shop") -> dict[str, Any]:
+        conds = (self.pipeline(name).get("status") or {}).get("conditions") or []
+        return next((c for c in conds if c["type"] == type_), {})
+
+    def deployments(self) -> dict[str, Any]:
+        return {d.metadata.name: d for d in self.apps.list_namespaced_deployment(self.ns).items}
+
+    def hashes(self) -> dict[str, str]:
+        return {n: d.spec.template.metadata.annotations[names.HASH_ANNOTATION] for n, d in self.deployments().items()}
+
+    def eventually(self, check: Any, what: str) -> Any:
+        try:
+            return eventually(check, TIMEOUT, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- operator log ---\n{self.operator.log()}") from None
+
+    def wait_for_new_hashes(self, before: dict[str, str], what: str) -> dict[str, str]:
+        def changed() -> dict[str, str] | None:
+            now = self.hashes()
+            return now if now.keys() == before.keys() and all(now[k] != before[k] for k in now) else None
+
+        return dict(self.eventually(changed, f"every replicator to roll after {what}"))
+
+
+@pytest.fixture
+def vault_secrets(vault: Any, operator_release: OperatorRelease, kube_namespace: str) -> str:
+    """Credentials and the masking key in OpenBao under this test's prefix."""
+    prefix = f"{operator_release.vault_prefix}/{kube_namespace}"
+    kv = vault.secrets.kv.v2
+    kv.create_or_update_secret(path=f"{prefix}/postgres", secret={"username": "cdc", "password": "pw-1"})
+    kv.create_or_update_secret(path=f"{prefix}/masking/customer-tokens", secret={"key": KEY_1})
+    return prefix
