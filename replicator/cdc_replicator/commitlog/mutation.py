@@ -397,7 +397,7 @@ def _clustering(
             raw = b""
         else:
             column = columns[i]
-            width = column.type.fixed_width
+            width = column.width
             if width is None:
                 length, pos = _uv(buf, pos)
                 length = _int32(length)
@@ -446,7 +446,7 @@ def _row(  # noqa: PLR0912, PLR0917 - one flat pass over the row format
     complex_columns: dict[str, ComplexColumn] = {}
     for column in columns:
         dropped_at = column.dropped_at
-        if not column.type.multi_cell:
+        if not column.multi_cell:
             cell, pos = _cell(buf, pos, header, column, row_ts, row_ttl, row_ldt, False, decode)
             if cell is not None and (dropped_at is None or cell.timestamp > dropped_at):
                 cells[column.name] = cell
@@ -545,7 +545,7 @@ def _cell(  # noqa: PLR0912, PLR0917 - one flat pass over the cell format
         pos += length
     raw = b""
     if not flags & CELL_EMPTY_VALUE:
-        width = None if complex_cell else column.type.fixed_width
+        width = None if complex_cell else column.width
         if width is None:
             length, pos = _uv(buf, pos)
             length = _int32(length)

@@ -23,12 +23,17 @@ class ColumnDef:
     """Microseconds: cells written at or before this are gone (the column was dropped then)."""
     current: bool = True
     """False for a column that is dropped (and not re-added): only old data mentions it."""
+    width: int | None = field(init=False, repr=False, compare=False)
+    """``type.fixed_width``, precomputed: it is asked for every cell."""
+    multi_cell: bool = field(init=False, repr=False, compare=False)
     decode: Decoder = field(init=False, repr=False, compare=False)
     element_decoders: tuple[Decoder, ...] = field(init=False, repr=False, compare=False)
     """For multi-cell columns: decoders of (path, value); UDTs decode the path themselves."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decode", decoder_for(self.type))
+        object.__setattr__(self, "width", self.type.fixed_width)
+        object.__setattr__(self, "multi_cell", self.type.multi_cell)
         t = self.type
         if t.kind == "list":
             elements: tuple[Decoder, ...] = (decoder_for(CqlType("timeuuid")), decoder_for(t.params[0]))
