@@ -53,8 +53,8 @@ def generate(session: Any, cdc_raw: Path, corpus: Path, megabytes: int) -> None:
         "score double, count bigint, active boolean, at timestamp, tags list<text>, attrs map<text, int>, "
         "PRIMARY KEY (tenant, id)) WITH cdc = true"
     )
-    insert = session.prepare(  # noqa: S608 - a constant keyspace name
-        f"INSERT INTO {KEYSPACE}.events (tenant, id, kind, amount, score, count, active, at, tags, attrs) "
+    insert = session.prepare(
+        f"INSERT INTO {KEYSPACE}.events (tenant, id, kind, amount, score, count, active, at, tags, attrs) "  # noqa: S608
         "VALUES (?, ?, ?, ?, ?, ?, ?, toTimestamp(now()), ?, ?)"
     )
     rng = random.Random(1)  # noqa: S311 - test data
