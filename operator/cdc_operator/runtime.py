@@ -184,15 +184,32 @@ class Runtime:
 
     # -- the periodic loop -------------------------------------------------------------------------
 
-    def _all_pipelines(self) -> list[tuple[str, str]]:
+    def _all(self, kind: kube.Kind) -> list[dict[str, Any]]:
         scopes: list[str | None] = list(self.settings.namespaces) or [None]
-        items = [i for ns in scopes for i in kube.list_objects(self.api, kube.PIPELINES, ns)]
-        return [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items]
+        return [i for ns in scopes for i in kube.list_objects(self.api, kind, ns)]
+
+    def _all_pipelines(self) -> list[tuple[str, str]]:
+        return [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in self._all(kube.PIPELINES)]
+
+    def _refresh_policies(self) -> None:
+        """Keep every MaskingPolicy's list of users current (pipelines add and drop references too)."""
+        users: dict[tuple[str, str], list[str]] = {}
+        for p in self._all(kube.PIPELINES):
+            for ref in p["spec"].get("maskingPolicyRefs", []):
+                users.setdefault((p["metadata"]["namespace"], ref["name"]), []).append(p["metadata"]["name"])
+        for policy in self._all(kube.POLICIES):
+            key = (policy["metadata"]["namespace"], policy["metadata"]["name"])
+            self._policy_status(*key, sorted(users.get(key, [])))
 
     async def loop(self, stop: asyncio.Event) -> None:
-        """Every status interval: refresh each pipeline's status; every resync interval: reconcile it fully."""
+        """Every status interval: refresh each pipeline's status; every resync interval: reconcile it fully
+        and refresh the MaskingPolicies' status."""
+        last_policies = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() - last_policies >= self.settings.resync_seconds:
+                    await asyncio.to_thread(self._refresh_policies)
+                    last_policies = time.monotonic()
                 pipelines = await asyncio.to_thread(self._all_pipelines)
                 for namespace, name in pipelines:
                     memory = self._memory.get((namespace, name))

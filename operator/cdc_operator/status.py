@@ -156,7 +156,8 @@ def compute(
     previous = list((body.get("status") or {}).get("conditions") or [])
     spec = CdcPipelineSpec.model_validate(body["spec"]) if outcome.ok else None
     paused = bool(body["spec"].get("paused", False))
-    desired = len(outcome.nodes) if outcome.ok else len(replicas)
+    nodes_known = len(outcome.nodes) if outcome.ok else len(replicas)
+    desired = 0 if paused else nodes_known
     ready = sum(1 for r in replicas if r.ready >= 1)
     rolling = outcome.ok and not paused and (len(replicas) < desired or not all(r.rolled_out for r in replicas))
     if outcome.transient:
@@ -178,6 +179,7 @@ def compute(
         "replicators": f"{ready}/{desired}",
         "readyReplicators": ready,
         "desiredReplicators": desired,
+        "nodeCount": nodes_known,
         "destinationCount": len(body["spec"].get("destinations", [])),
         "nodes": nodes,
         "maxLagSeconds": round(max(lags), 3) if lags else None,

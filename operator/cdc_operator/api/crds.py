@@ -76,10 +76,11 @@ def cdc_pipeline_crd() -> dict[str, Any]:
     columns: list[dict[str, Any]] = [
         {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Replicators", "type": "string", "jsonPath": ".status.replicators"},
+        {"name": "Replicators", "type": "string", "jsonPath": ".status.replicators", "description": "ready/desired"},
         {"name": "Max Lag", "type": "number", "jsonPath": ".status.maxLagSeconds", "description": "seconds"},
         {"name": "Destinations", "type": "integer", "jsonPath": ".status.destinationCount"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Nodes", "type": "integer", "jsonPath": ".status.nodeCount", "priority": 1},
         {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason", "priority": 1},
         {"name": "Paused", "type": "boolean", "jsonPath": ".spec.paused", "priority": 1},
         {"name": "Config", "type": "string", "jsonPath": ".status.configHash", "priority": 1},

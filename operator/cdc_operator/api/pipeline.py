@@ -274,7 +274,8 @@ class CdcPipelineStatus(ApiModel):
     conditions: ConditionList
     replicators: str | None = Field(default=None, max_length=16, description="Ready/desired replicators, e.g. 3/3.")
     ready_replicators: int | None = Field(default=None, description="Replicators with a ready pod.")
-    desired_replicators: int | None = Field(default=None, description="Replicators wanted (Cassandra nodes).")
+    desired_replicators: int | None = Field(default=None, description="Replicators wanted (0 while paused).")
+    node_count: int | None = Field(default=None, description="Cassandra nodes the pipeline follows.")
     destination_count: int | None = Field(default=None, description="Number of destinations.")
     max_lag_seconds: float | None = Field(default=None, description="Largest lag over nodes and destinations.")
     config_hash: str | None = Field(default=None, max_length=64, description="Current pod-template hash.")

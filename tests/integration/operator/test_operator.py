@@ -93,6 +93,7 @@ def test_pipeline_lifecycle(
     k.create(example("masking-policy.yaml", vault_secrets))
     pipeline = k.create(example("pipeline-three-nodes.yaml", vault_secrets))
     uid = pipeline["metadata"]["uid"]
+    assert not pipeline["metadata"].get("finalizers")
 
     # Three replicators, each with its config, checkpoint ConfigMap and RBAC; one credentials Secret.
     k.eventually(lambda: len(k.deployments()) == 3, "three Deployments")
@@ -122,10 +123,11 @@ def test_pipeline_lifecycle(
     k.eventually(lambda: k.condition("Ready").get("reason") == "ReplicatorsNotReady", "Ready=False ReplicatorsNotReady")
     status = k.pipeline()["status"]
     assert (status["observedGeneration"], status["replicators"], status["destinationCount"]) == (1, "0/3", 2)
+    assert not k.pipeline()["metadata"].get("finalizers")  # deletion never waits for the operator
     kubectl = [lab["kubernetes"]["kubectl"], "--kubeconfig", lab["kubernetes"]["kubeconfig"], "-n", ns]
     table = subprocess.run([*kubectl, "get", "cdcp", "-o", "wide"], capture_output=True, text=True, check=True).stdout
     header = table.splitlines()[0].split()
-    for column in ("READY", "PHASE", "REPLICATORS", "MAX", "DESTINATIONS", "AGE", "REASON", "PAUSED"):
+    for column in ("READY", "PHASE", "REPLICATORS", "MAX", "DESTINATIONS", "AGE", "NODES", "REASON", "PAUSED"):
         assert column in header
     assert "ReplicatorsNotReady" in table
     policy = k.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "maskingpolicies", "customer-pii")
@@ -191,6 +193,17 @@ def test_pipeline_lifecycle(
         ),
         "garbage collection of everything the pipeline owned",
     )
+    # The policy no longer lists it; the operator never added a finalizer, and the chart's RBAC sufficed.
+    k.eventually(
+        lambda: (
+            (
+                k.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "maskingpolicies", "customer-pii")["status"]
+            ).get("pipelines")
+            == []
+        ),
+        "MaskingPolicy status to drop the deleted pipeline",
+    )
+    assert "forbidden" not in operator.log_path.read_text().lower()
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=10).read().decode()
     assert 'cdc_operator_reconciliations_total{kind="CdcPipeline",result="success"}' in metrics
 
