@@ -325,7 +325,7 @@ def up(layout: Layout, count: int, heap: str | None = None) -> list[Node]:
         (node.root / "conf" / "cassandra.yaml").write_text(_yaml(node, seeds))
         (node.root / "conf" / "logback.xml").write_text(LOGBACK)
         print(f"lab: starting Cassandra {node.address}:{node.cql_port}", flush=True)
-        procs.start(_command(layout, node, lib, heap), node.pidfile, node.stdout_log)
+        procs.start(_command(layout, node, lib, heap), node.pidfile, node.stdout_log, MARKER)
         # One at a time, as ccm does: concurrent joins race for the ring.
         procs.wait_until(
             partial(_cql_ready, node, node.index),

@@ -285,7 +285,7 @@ def up(layout: Layout) -> None:
         pidfile, log = _pidfile(layout, name), _log(layout, name)
         if procs.running_pid(pidfile, marker) is None:
             print(f"lab: starting {name}", flush=True)
-            procs.start(cmd, pidfile, log)
+            procs.start(cmd, pidfile, log, marker)
         procs.wait_until(
             readiness[name],
             service=name,

@@ -67,6 +67,7 @@ def up(layout: Layout) -> None:
             ],
             pidfile,
             log,
+            str(binary()),
             env=env,
         )
     procs.wait_until(

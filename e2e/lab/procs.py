@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -49,10 +48,12 @@ def start(
     cmd: Sequence[str | Path],
     pidfile: Path,
     log: Path,
+    marker: str,
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> int:
+    """Starts ``cmd`` detached; returns once its command line shows ``marker`` (or it died)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(  # the lab outlives this call by design
@@ -60,18 +61,18 @@ def start(
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env=dict(env) if env is not None else None,  # the whole environment, when given
             cwd=cwd,
             start_new_session=True,
         )
-    # Until exec completes, /proc shows the forking Python's command line: wait for the
-    # real one so liveness checks right after start do not mistake it for a dead process.
-    deadline = time.monotonic() + 10
-    while proc.poll() is None and time.monotonic() < deadline:
-        if Path(f"/proc/{proc.pid}/exe").resolve().name != Path(sys.executable).resolve().name:
-            break
-        time.sleep(0.01)
     pidfile.write_text(str(proc.pid))
+    # Until exec completes, /proc shows the forking Python's command line; a liveness check
+    # in that window would take the new process for a dead one.
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        if running_pid(pidfile, marker) is not None:
+            break
+        time.sleep(0.02)
     return proc.pid
 
 
