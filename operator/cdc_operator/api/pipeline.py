@@ -58,7 +58,11 @@ class CassandraNode(ApiModel):
 
     name: DnsName = Field(description="The node's name; names the replicator Deployment and its ConfigMaps.")
     kubernetes_node: str | None = Field(
-        default=None, max_length=253, description="Kubernetes node the Cassandra node runs on (node affinity)."
+        default=None,
+        max_length=253,
+        description="Kubernetes node the Cassandra node runs on; the replicator gets node affinity to it. Set it "
+        "whenever cdc_raw is node-local and the cluster has more than one node, or the replicator may land on a "
+        "node where the directory is empty.",
     )
     cdc_raw: CdcRawVolume | None = Field(
         default=None, description="Where this node's cdc_raw is; defaults to spec.source.cdcRaw."

@@ -62,10 +62,17 @@ def test_selector_discovery_follows_pods_and_tls_rotation_rolls(
     k.eventually(lambda: "orders-demo-dc1-r2-sts-0" not in k.deployments(), "the leaving node's replicator to go")
     assert len(k.deployments()) == 2
 
-    # A renewed certificate (cert-manager rewrites the Secret) rolls every replicator.
+    # A renewed certificate (cert-manager rewrites the Secret) rolls every replicator, and the operator
+    # leaves alone what others own in the template (kubectl rollout restart's annotation).
+    restarted = "kubectl.kubernetes.io/restartedAt"
+    k.apps.patch_namespaced_deployment(
+        "orders-demo-dc1-r1-sts-0", ns, {"spec": {"template": {"metadata": {"annotations": {restarted: "now"}}}}}
+    )
     hashes = k.hashes()
     k.core.patch_namespaced_secret("clickhouse-ca", ns, {"stringData": {"ca.crt": "CA-2"}})
     k.wait_for_new_hashes(hashes, "a CA rotation")
+    template = k.deployments()["orders-demo-dc1-r1-sts-0"].spec.template
+    assert template.metadata.annotations[restarted] == "now"
 
 
 def test_kubectl_explain_teaches_the_api(lab: dict[str, Any], cdc_crds: None) -> None:
