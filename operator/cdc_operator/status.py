@@ -105,6 +105,8 @@ def _ready(outcome: Outcome, paused: bool, ready: int, desired: int) -> tuple[bo
         return False, outcome.reason, outcome.message
     if paused:
         return False, "Paused", "spec.paused is true: replicators are scaled to zero"
+    if outcome.ok and not outcome.nodes:
+        return False, "NoNodesFound", "no Cassandra nodes: no pod matches spec.source.podSelector"
     if ready < desired or desired == 0:
         return False, "ReplicatorsNotReady", f"{ready}/{desired} replicators ready"
     return True, "ReplicatorsReady", f"{ready}/{desired} replicators ready"

@@ -148,8 +148,8 @@ def operator_release(
 
 
 class RunningOperator:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path, metrics_port: int) -> None:
-        self.proc, self.log_path, self.metrics_port = proc, log, metrics_port
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, metrics_port: int, liveness_port: int) -> None:
+        self.proc, self.log_path, self.metrics_port, self.liveness_port = proc, log, metrics_port, liveness_port
 
     def log(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -163,7 +163,7 @@ def run_operator(
     started: list[RunningOperator] = []
 
     def start(namespace: str, stale_seconds: float = 600) -> RunningOperator:
-        metrics_port = free_port()
+        metrics_port, liveness_port = free_port(), free_port()
         env = {
             **os.environ,
             "KUBECONFIG": str(operator_release.kubeconfig),
@@ -176,13 +176,13 @@ def run_operator(
         log = tmp_path / f"operator-{namespace}.log"
         args = [
             str(CDC_OPERATOR), "run", "-n", namespace,
-            "--metrics-port", str(metrics_port), "--liveness-port", str(free_port()),
+            "--metrics-port", str(metrics_port), "--liveness-port", str(liveness_port),
             "--status-seconds", "1", "--resync-seconds", "2", "--status-min-interval", "1",
             "--checkpoint-stale-seconds", str(stale_seconds),
         ]  # fmt: skip
         with log.open("wb") as out:
             proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-        running = RunningOperator(proc, log, metrics_port)
+        running = RunningOperator(proc, log, metrics_port, liveness_port)
         started.append(running)
         return running
 

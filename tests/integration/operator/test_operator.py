@@ -206,6 +206,9 @@ def test_pipeline_lifecycle(
     assert "forbidden" not in operator.log_path.read_text().lower()
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=10).read().decode()
     assert 'cdc_operator_reconciliations_total{kind="CdcPipeline",result="success"}' in metrics
+    assert "cdc_operator_pipelines{" in metrics
+    liveness = urllib.request.urlopen(f"http://127.0.0.1:{operator.liveness_port}/healthz", timeout=10)
+    assert liveness.status == 200
 
 
 def test_missing_references_set_ready_false_with_a_reason(

@@ -89,6 +89,11 @@ def test_missing_reference_fails_and_transient_errors_degrade() -> None:
     assert _conditions(status)["Degraded"] == ("True", "VaultUnavailable")
 
 
+def test_no_nodes_found_is_not_ready() -> None:
+    status = compute(_body(), Outcome(ok=True, nodes=[]), replicas=[], checkpoints={}, now=NOW)
+    assert _conditions(status)["Ready"] == ("False", "NoNodesFound")
+
+
 def test_rollout_in_progress_and_transition_times_kept() -> None:
     rolling = [Replicas("node1", 1, 0, 0, False), Replicas("node2", 1, 1, 1, True)]
     first = compute(_body(), OK, replicas=rolling, checkpoints={}, now=NOW)
