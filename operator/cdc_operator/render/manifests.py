@@ -104,7 +104,8 @@ def sidecar_rbac(inputs: PipelineInputs, node: Node) -> list[Manifest]:
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": _meta(inputs, name, "replicator", node.name),
-            "automountServiceAccountToken": True,
+            # Only the sidecar talks to the API: it gets a projected token, the replicator none.
+            "automountServiceAccountToken": False,
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -134,6 +135,20 @@ _RESTRICTED = {
     "readOnlyRootFilesystem": True,
     "runAsNonRoot": True,
     "capabilities": {"drop": ["ALL"]},
+}
+
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# What automountServiceAccountToken would give every container, mounted into the sidecar alone.
+_API_ACCESS_VOLUME = {
+    "name": "api-access",
+    "projected": {
+        "sources": [
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+        ]
+    },
 }
 
 
@@ -171,6 +186,7 @@ def deployment(inputs: PipelineInputs, node: Node, config_hash: str) -> Manifest
         cdc_volume,
         {"name": "checkpoint", "emptyDir": {"sizeLimit": "16Mi"}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        _API_ACCESS_VOLUME,
     ] + [{"name": f"tls-{i}", "secret": {"secretName": s}} for i, s in enumerate(tls_secrets)]
     replicator_mounts = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
@@ -189,6 +205,7 @@ def deployment(inputs: PipelineInputs, node: Node, config_hash: str) -> Manifest
         pod_security["fsGroup"] = rep.fs_group
     pod_spec: dict[str, Any] = {
         "serviceAccountName": name,
+        "automountServiceAccountToken": False,
         "securityContext": pod_security,
         "terminationGracePeriodSeconds": 60,  # let the replicator commit its last batch
         "containers": [
@@ -217,7 +234,10 @@ def deployment(inputs: PipelineInputs, node: Node, config_hash: str) -> Manifest
                 "env": [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
                 "resources": {"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "96Mi"}},
                 "securityContext": _RESTRICTED,
-                "volumeMounts": [{"name": "checkpoint", "mountPath": CHECKPOINT_DIR, "readOnly": True}],
+                "volumeMounts": [
+                    {"name": "checkpoint", "mountPath": CHECKPOINT_DIR, "readOnly": True},
+                    {"name": "api-access", "mountPath": SA_DIR, "readOnly": True},
+                ],
             },
         ],
         "volumes": volumes,

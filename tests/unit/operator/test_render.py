@@ -58,6 +58,11 @@ def test_deployment_is_hardened_and_mounts_the_nodes_cdc_raw(three_node_inputs: 
     assert volumes["config"]["configMap"]["name"] == "shop-node2-config"
     assert pod["serviceAccountName"] == "shop-node2"
     assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "shop-credentials"}}]
+    # Only the sidecar can reach the API server: no automounted token, a projected one for it alone.
+    assert pod["automountServiceAccountToken"] is False
+    replicator, sidecar = pod["containers"]
+    assert "api-access" not in {m["name"] for m in replicator["volumeMounts"]}
+    assert "api-access" in {m["name"] for m in sidecar["volumeMounts"]}
 
 
 def test_config_map_holds_a_valid_replicator_config(three_node_inputs: PipelineInputs) -> None:
