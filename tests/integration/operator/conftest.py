@@ -236,8 +236,13 @@ class Cluster:
         return {n: d.spec.template.metadata.annotations[names.HASH_ANNOTATION] for n, d in self.deployments().items()}
 
     def eventually(self, check: Any, what: str) -> Any:
+        def alive_and(check: Any = check) -> Any:
+            if self.operator.proc.poll() is not None:  # fail fast, with its log, if the operator died
+                raise AssertionError(f"the operator exited with {self.operator.proc.returncode}")
+            return check()
+
         try:
-            return eventually(check, TIMEOUT, what)
+            return eventually(alive_and, TIMEOUT, what)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- operator log ---\n{self.operator.log()}") from None
 
