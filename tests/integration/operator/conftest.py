@@ -151,6 +151,15 @@ class RunningOperator:
     def __init__(self, proc: subprocess.Popen[bytes], log: Path, metrics_port: int, liveness_port: int) -> None:
         self.proc, self.log_path, self.metrics_port, self.liveness_port = proc, log, metrics_port, liveness_port
 
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
     def log(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -162,18 +171,18 @@ def run_operator(
     """Start ``cdc-operator run`` for one namespace, with short intervals; stopped after the test."""
     started: list[RunningOperator] = []
 
-    def start(namespace: str, stale_seconds: float = 600) -> RunningOperator:
+    def start(namespace: str, stale_seconds: float = 600, vault_addr: str | None = None) -> RunningOperator:
         metrics_port, liveness_port = free_port(), free_port()
         env = {
             **os.environ,
             "KUBECONFIG": str(operator_release.kubeconfig),
-            "VAULT_ADDR": lab["openbao"]["addr"],
+            "VAULT_ADDR": vault_addr or lab["openbao"]["addr"],
             "VAULT_AUTH": "kubernetes",
             "VAULT_ROLE": operator_release.vault_role,
             "VAULT_JWT_FILE": str(operator_release.jwt_file),
         }
         env.pop("VAULT_TOKEN", None)
-        log = tmp_path / f"operator-{namespace}.log"
+        log = tmp_path / f"operator-{namespace}-{len(started)}.log"
         args = [
             str(CDC_OPERATOR), "run", "-n", namespace,
             "--metrics-port", str(metrics_port), "--liveness-port", str(liveness_port),
@@ -188,12 +197,7 @@ def run_operator(
 
     yield start
     for running in started:
-        running.proc.send_signal(signal.SIGTERM)
-        try:
-            running.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            running.proc.kill()
-            running.proc.wait(timeout=10)
+        running.stop()
 
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

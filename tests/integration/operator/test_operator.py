@@ -29,6 +29,7 @@ from tests.integration.operator.conftest import (
     Cluster,
     eventually,
     example,
+    free_port,
     service_account_kubeconfig,
 )
 
@@ -249,3 +250,26 @@ def test_missing_references_set_ready_false_with_a_reason(
     assert k.pipeline()["status"]["phase"] == "Failed"
     with pytest.raises(ApiException):
         k.core.read_namespaced_secret("shop-credentials", ns)
+
+
+def test_vault_outage_degrades_but_keeps_replicators(
+    kube_api: Any, kube_namespace: str, vault_secrets: str, run_operator: Any
+) -> None:
+    ns = kube_namespace
+    k = Cluster(kube_api, ns, run_operator(ns))
+    login = {"username": "ts", "password": "tpw"}
+    k.core.create_namespaced_secret(
+        ns, client.V1Secret(metadata=client.V1ObjectMeta(name="timescale-login"), string_data=login)
+    )
+    k.create(example("masking-policy.yaml", vault_secrets))
+    k.create(example("pipeline-three-nodes.yaml", vault_secrets))
+    k.eventually(lambda: len(k.deployments()) == 3, "three Deployments")
+    hashes = k.hashes()
+    k.operator.stop()
+
+    # The same operator, but Vault is unreachable: a transient problem, not a reason to touch running replicators.
+    k.operator = run_operator(ns, vault_addr=f"http://127.0.0.1:{free_port()}")
+    k.eventually(lambda: k.condition("Degraded").get("reason") == "VaultUnavailable", "Degraded=True VaultUnavailable")
+    assert k.condition("Degraded")["status"] == "True"
+    assert k.hashes() == hashes
+    assert k.operator.proc.poll() is None
