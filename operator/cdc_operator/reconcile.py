@@ -155,11 +155,22 @@ def _secret_values(fetch: _Fetcher, spec: CdcPipelineSpec, policies: list[Policy
 
 
 def _tls_thumbprints(api: client.ApiClient, namespace: str, spec: CdcPipelineSpec) -> dict[str, str]:
+    """SHA-256 of each referenced TLS Secret's data, after checking it holds the keys the config names."""
+    needed: dict[str, set[str]] = {}
+    for tls in [spec.source.tls, *(d.tls for d in spec.destinations)]:
+        if tls is not None and tls.secret_name is not None:
+            keys = needed.setdefault(tls.secret_name, set())
+            keys.add(tls.ca_key)
+            if tls.client_certificate:
+                keys |= {"tls.crt", "tls.key"}
     out = {}
     for name in tls_secret_names(spec):
         data = kube.read_secret(api, namespace, name)
         if data is None:
             raise MissingReferenceError("SecretNotFound", f"TLS Secret {name} not found")
+        missing = sorted(needed.get(name, set()) - set(data))
+        if missing:
+            raise MissingReferenceError("SecretKeyNotFound", f"TLS Secret {name} has no key {', '.join(missing)}")
         out[name] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
     return out
 
