@@ -1,0 +1,104 @@
+"""How one Cassandra table is laid out in a destination: pure data derived from its schema.
+
+A ``TableLayout`` lists the key columns and, per non-key column, how its state is kept:
+
+- ``simple``: one last-writer-wins register (value, write time, expiry);
+- ``elements``: a non-frozen collection or UDT, one register per element plus the column's
+  own deletion time (an overwrite deletes the older elements);
+- ``counter``: the per-replica shards (the value is the sum of the latest shard per replica).
+
+Columns dropped in Cassandra stay in the layout (old segments still mention them) with their
+drop time, so a destination hides their cells as Cassandra does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cdc_replicator.schema.model import TableSchema
+from cdc_replicator.types.cql import CqlType
+
+
+@dataclass(frozen=True, slots=True)
+class KeyColumn:
+    name: str
+    type: CqlType
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ValueColumn:
+    name: str
+    type: CqlType
+    storage: str
+    """``simple``, ``elements`` or ``counter``."""
+    static: bool
+    current: bool
+    dropped_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TableLayout:
+    keyspace: str
+    table: str
+    target: str
+    """Destination base name: tables ``<target>__rows`` etc., the view ``<target>``."""
+    partition_key: tuple[KeyColumn, ...]
+    clustering: tuple[KeyColumn, ...]
+    columns: tuple[ValueColumn, ...]
+    generation: int
+
+    @property
+    def key_columns(self) -> tuple[KeyColumn, ...]:
+        return self.partition_key + self.clustering
+
+    @property
+    def regular(self) -> tuple[ValueColumn, ...]:
+        return tuple(c for c in self.columns if not c.static)
+
+    @property
+    def statics(self) -> tuple[ValueColumn, ...]:
+        return tuple(c for c in self.columns if c.static)
+
+    def column(self, name: str) -> ValueColumn | None:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        return None
+
+
+def storage_of(cql: CqlType) -> str:
+    if cql.kind == "counter":
+        return "counter"
+    return "elements" if cql.multi_cell else "simple"
+
+
+def default_target(keyspace: str, table: str) -> str:
+    return f"{keyspace}_{table}"
+
+
+def layout_for(
+    table: TableSchema, target: str | None = None, types: Mapping[str, CqlType] | None = None
+) -> TableLayout:
+    """The layout of ``table``; ``types`` overrides column types (masking changes some)."""
+    override = types or {}
+
+    def typ(name: str, cql: CqlType) -> CqlType:
+        return override.get(name, cql)
+
+    keys = tuple(KeyColumn(c.name, typ(c.name, c.type)) for c in table.partition_key)
+    clustering = tuple(KeyColumn(c.name, typ(c.name, c.type), c.reversed) for c in table.clustering)
+    columns = tuple(
+        ValueColumn(c.name, typ(c.name, c.type), storage_of(c.type), c.is_static, c.current, c.dropped_at)
+        for c in sorted(table.columns.values(), key=lambda c: c.name)
+    )
+    return TableLayout(
+        table.keyspace,
+        table.name,
+        target or default_target(table.keyspace, table.name),
+        keys,
+        clustering,
+        columns,
+        table.generation,
+    )
