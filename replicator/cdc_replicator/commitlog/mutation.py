@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -324,6 +324,41 @@ class _Emitter:
         # The start of the range tombstone opened by the last marker, if any.
         self.open_start: Bound | None = None
 
+    def row(  # noqa: PLR0917 - the hot path: one call per row, positional
+        self,
+        operation: Operation,
+        clustering: Mapping[str, Any],
+        static: bool,
+        liveness: Liveness | None,
+        deletion: Deletion | None,
+        cells: Mapping[str, Cell],
+        complex_columns: Mapping[str, ComplexColumn],
+    ) -> None:
+        if self.key is None:
+            self.key = MappingProxyType(self.table.decode_partition_key(self.raw_key))
+        table = self.table
+        events = self.events
+        events.append(
+            ChangeEvent(
+                table.keyspace,
+                table.name,
+                table.id,
+                operation,
+                self.key,
+                clustering,
+                self.position,
+                len(events),
+                static,
+                liveness,
+                deletion,
+                cells,
+                complex_columns,
+                None,
+                None,
+                self.durable,
+            )
+        )
+
     def event(self, operation: Operation, **fields: Any) -> None:
         if self.key is None:
             self.key = MappingProxyType(self.table.decode_partition_key(self.raw_key))
@@ -410,7 +445,7 @@ def _clustering(
     return tuple(values), pos
 
 
-def _row(  # noqa: PLR0912, PLR0917 - one flat pass over the row format
+def _row(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the row format
     buf: bytes,
     pos: int,
     flags: int,
@@ -447,6 +482,22 @@ def _row(  # noqa: PLR0912, PLR0917 - one flat pass over the row format
     for column in columns:
         dropped_at = column.dropped_at
         if not column.multi_cell:
+            if buf[pos] == CELL_USE_ROW_TIMESTAMP:
+                # Inlined fast path of _cell: a live value with the row's timestamp.
+                width = column.width
+                pos += 1
+                if width is None:
+                    width = buf[pos]
+                    if width < 0x80:
+                        pos += 1
+                    else:
+                        width, pos = _uv(buf, pos)
+                        width = _int32(width)
+                end = pos + width
+                if decode and (dropped_at is None or row_ts > dropped_at):
+                    cells[column.name] = Cell(column.decode(buf[pos:end]), row_ts)
+                pos = end
+                continue
             cell, pos = _cell(buf, pos, header, column, row_ts, row_ttl, row_ldt, False, decode)
             if cell is not None and (dropped_at is None or cell.timestamp > dropped_at):
                 cells[column.name] = cell
@@ -469,17 +520,18 @@ def _row(  # noqa: PLR0912, PLR0917 - one flat pass over the row format
     is_static = bool(extended & IS_STATIC)
     if deletion is None and liveness is None and not cells and not complex_columns:
         return pos  # only dropped columns' data: Cassandra drops the row too
-    names = table.clustering
-    emit.event(
+    if is_static:
+        clustering_map: Any = EMPTY
+    else:
+        clustering_map = MappingProxyType(dict(zip(table.clustering_names, clustering, strict=False)))
+    emit.row(
         Operation.DELETE_ROW if deletion is not None else Operation.UPSERT,
-        clustering=EMPTY
-        if is_static
-        else MappingProxyType({c.name: v for c, v in zip(names, clustering, strict=True)}),
-        static=is_static,
-        liveness=liveness,
-        deletion=deletion,
-        cells=MappingProxyType(cells) if cells else EMPTY,
-        complex=MappingProxyType(complex_columns) if complex_columns else EMPTY,
+        clustering_map,
+        is_static,
+        liveness,
+        deletion,
+        MappingProxyType(cells) if cells else EMPTY,
+        MappingProxyType(complex_columns) if complex_columns else EMPTY,
     )
     return pos
 
@@ -508,7 +560,7 @@ def _subset(buf: bytes, pos: int, superset: tuple[ColumnDef, ...]) -> tuple[tupl
     return tuple(c for i, c in enumerate(superset) if i not in missing), pos
 
 
-def _cell(  # noqa: PLR0912, PLR0917 - one flat pass over the cell format
+def _cell(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the cell format
     buf: bytes,
     pos: int,
     header: _Header,
@@ -521,6 +573,23 @@ def _cell(  # noqa: PLR0912, PLR0917 - one flat pass over the cell format
 ) -> tuple[Cell | None, int]:
     flags = buf[pos]
     pos += 1
+    if flags == CELL_USE_ROW_TIMESTAMP and not complex_cell:
+        # The common case (a value written by INSERT/UPDATE with the row's timestamp): no
+        # timestamp, TTL or path to read, just the value.
+        width = column.width
+        if width is None:
+            length = buf[pos]
+            if length < 0x80:
+                pos += 1
+            else:
+                length, pos = _uv(buf, pos)
+                length = _int32(length)
+        else:
+            length = width
+        end = pos + length
+        if not decode:
+            return None, end
+        return Cell(column.decode(buf[pos:end]), row_ts), end
     if flags & CELL_USE_ROW_TIMESTAMP:
         timestamp = row_ts
     else:
@@ -540,15 +609,23 @@ def _cell(  # noqa: PLR0912, PLR0917 - one flat pass over the cell format
             ldt = header.decode_ldt(ldt, ttl)
     path = None
     if complex_cell:
-        length, pos = _uv(buf, pos)
+        length = buf[pos]
+        if length < 0x80:
+            pos += 1
+        else:
+            length, pos = _uv(buf, pos)
         path = buf[pos : pos + length]
         pos += length
     raw = b""
     if not flags & CELL_EMPTY_VALUE:
         width = None if complex_cell else column.width
         if width is None:
-            length, pos = _uv(buf, pos)
-            length = _int32(length)
+            length = buf[pos]
+            if length < 0x80:
+                pos += 1
+            else:
+                length, pos = _uv(buf, pos)
+                length = _int32(length)
         else:
             length = width
         raw = buf[pos : pos + length]

@@ -91,6 +91,10 @@ class TableSchema:
     """Bumped whenever a refresh changes this table's definition."""
     # Decoded header column lists, keyed by their serialized bytes (they repeat a lot).
     header_cache: dict[bytes, tuple[ColumnDef, ...]] = field(default_factory=dict, repr=False)
+    clustering_names: tuple[str, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.clustering_names = tuple(c.name for c in self.clustering)
 
     @property
     def qualified_name(self) -> str:

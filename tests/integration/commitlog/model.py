@@ -8,6 +8,7 @@ Workloads use unique timestamps, so Cassandra's tie-breaking rules never come in
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from cdc_replicator.types.cql import CqlType
 from cdc_replicator.types.values import CounterValue, CqlMap, UdtValue
 
 NEVER = -(1 << 63)
+_EPOCH = datetime.datetime(1970, 1, 1)
 
 
 @dataclass
@@ -183,6 +185,10 @@ def normalize(value: Any, cql_type: CqlType) -> Any:
         return CqlMap(pairs)
     if kind == "tuple":
         return tuple(normalize(v, t) for v, t in zip(value, cql_type.params, strict=False))
+    if kind == "timestamp" and isinstance(value, datetime.datetime):
+        # The driver converts through a float and can be 1 µs off: round to Cassandra's ms.
+        millis = round((value - _EPOCH) / datetime.timedelta(milliseconds=1))
+        return _EPOCH + datetime.timedelta(milliseconds=millis)
     if kind == "udt":
         return UdtValue(
             (name, normalize(getattr(value, name, None), t))
