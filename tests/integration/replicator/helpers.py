@@ -3,8 +3,10 @@ and reading a destination's current-state view back into comparable values."""
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,8 @@ import asyncpg
 from cdc_replicator.events import ChangeEvent
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.schema.registry import SchemaRegistry
+from cdc_replicator.sinks.chtypes import ch_type
+from cdc_replicator.sinks.chtypes import converter as ch_converter
 from cdc_replicator.sinks.layout import default_target
 from cdc_replicator.sinks.pgtypes import converter, pg_type
 from cdc_replicator.types.cql import CqlType
@@ -105,3 +109,68 @@ def diff(table: str, expected: Rows, actual: Rows) -> list[str]:
             if actual[key].get(column) != value:
                 problems.append(f"{table} {key}.{column}: expected {value!r}, got {actual[key].get(column)!r}")
     return problems
+
+
+# -- ClickHouse ---------------------------------------------------------------------------------
+
+_CH_TEXT = {"ascii", "text", "varint", "decimal", "inet"}
+
+
+def ch_value(value: Any, cql: CqlType) -> Any:
+    """A value as the ClickHouse view shows it after ``ch_read``."""
+    if value is None:
+        return None
+    if cql.kind == "counter":
+        return value
+    converted = ch_converter(cql)(value)
+    if converted is None:
+        return None
+    if ch_type(cql) == "String" and cql.kind not in _CH_TEXT and cql.kind != "blob":
+        return json.loads(converted)
+    if cql.kind == "inet":
+        return ipaddress.ip_address(converted)
+    if isinstance(converted, datetime.datetime):
+        return converted.astimezone(datetime.UTC).replace(tzinfo=None)
+    if isinstance(converted, uuid.UUID):
+        return converted
+    return converted
+
+
+def ch_read(value: Any, cql: CqlType) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        if cql.kind == "blob":
+            return value
+        text = value.decode()
+        if cql.kind in _CH_TEXT:
+            return ipaddress.ip_address(text) if cql.kind == "inet" else text
+        return json.loads(text)
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.UTC).replace(tzinfo=None) if value.tzinfo else value
+    return value
+
+
+def ch_expected(table: TableSchema, rows: Rows) -> Rows:
+    keys = list(table.partition_key + table.clustering)
+    columns = {name.decode(): c for name, c in table.columns.items() if c.current}
+    out: Rows = {}
+    for key, row in rows.items():
+        converted_key = tuple(ch_value(v, c.type) for v, c in zip(key, keys, strict=True))
+        out[converted_key] = {name: ch_value(row[name], columns[name].type) for name in columns}
+    return out
+
+
+def ch_rows(client: Any, database: str, table: TableSchema) -> Rows:
+    keys = list(table.partition_key + table.clustering)
+    columns = {name.decode(): c for name, c in table.columns.items() if c.current}
+    result = client.query(
+        f"SELECT * FROM `{database}`.`{default_target(table.keyspace, table.name)}`",
+        query_formats={"String": "bytes"},
+    )
+    out: Rows = {}
+    for record in result.named_results():
+        key = tuple(ch_read(record[k.name], k.type) for k in keys)
+        assert key not in out, f"duplicate key {key} in {table.name}"
+        out[key] = {name: ch_read(record[name], c.type) for name, c in columns.items()}
+    return out

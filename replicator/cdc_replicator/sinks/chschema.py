@@ -1,0 +1,284 @@
+"""SQL for one table in ClickHouse: tables that converge by the engine's own merge, and a view.
+
+For ``ks.t`` (target ``ks_t``), all ``AggregatingMergeTree`` with ``SimpleAggregateFunction(max, …)``
+columns, so every insert order, duplicate and replay merges to the same state:
+
+``ks_t__rows``        sort key = Cassandra's primary key plus ``_static`` (1 for the static row,
+                      whose clustering columns hold defaults). ``_live`` = max of (write time,
+                      expiring, expiry); ``_del`` = max row deletion time; per simple column ``c``
+                      the max of ``(write time, rank, expiry, value)`` — rank 3 tombstone,
+                      2 expiring, 1 live, so tuple order *is* Cassandra's ``resolveRegular``;
+                      per non-frozen collection/UDT ``c__d``, the column's deletion time.
+``ks_t__elements``    (key, column, element key) -> max ``(write time, rank, expiry, JSON value)``.
+``ks_t__counters``    (key, column, replica id) -> max ``(clock, running total)``.
+``ks_t__partitions``  partition deletion times; ``ks_t__ranges`` range tombstones.
+``ks_t``              a view with the current rows (``GROUP BY`` + ``max``, never ``FINAL``),
+                      applying deletions, drop times and TTL expiry at query time.
+
+Write timestamps are assumed positive (0 means "none" in defaults), as clients' are.
+"""
+
+# ruff: noqa: S608 - SQL is built from identifiers quoted by q(); values travel as insert data
+from __future__ import annotations
+
+import json
+
+from cdc_replicator.sinks.chtypes import ch_type
+from cdc_replicator.sinks.layout import KeyColumn, TableLayout, ValueColumn
+
+NOW = "toInt64(toUnixTimestamp(now()))"
+ENGINE = (
+    "ENGINE = AggregatingMergeTree ORDER BY ({order}) "
+    "SETTINGS non_replicated_deduplication_window = 1000, allow_nullable_key = 0"
+)
+
+
+def q(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def register_type(value_type: str) -> str:
+    return f"SimpleAggregateFunction(max, Tuple(Int64, UInt8, Int64, Nullable({value_type})))"
+
+
+def _keys(columns: tuple[KeyColumn, ...]) -> list[tuple[str, str]]:
+    return [(c.name, ch_type(c.type)) for c in columns]
+
+
+def rows_columns(layout: TableLayout) -> list[tuple[str, str]]:
+    out = [
+        *_keys(layout.partition_key),
+        ("_static", "UInt8"),
+        *_keys(layout.clustering),
+        ("_live", "SimpleAggregateFunction(max, Tuple(Int64, UInt8, Int64))"),
+        ("_del", "SimpleAggregateFunction(max, Int64)"),
+    ]
+    for column in layout.columns:
+        if column.storage == "simple":
+            out.append((column.name, register_type(ch_type(column.type))))
+        elif column.storage == "elements":
+            out.append((f"{column.name}__d", "SimpleAggregateFunction(max, Int64)"))
+    return out
+
+
+def _row_key(layout: TableLayout) -> list[tuple[str, str]]:
+    return [*_keys(layout.partition_key), ("_static", "UInt8"), *_keys(layout.clustering)]
+
+
+def tables(layout: TableLayout) -> dict[str, tuple[list[tuple[str, str]], list[str]]]:
+    """Base table -> (columns, sort key)."""
+    t = layout.target
+    row_key = [n for n, _ in _row_key(layout)]
+    pks = [c.name for c in layout.partition_key]
+    out = {
+        f"{t}__rows": (rows_columns(layout), row_key),
+        f"{t}__elements": (
+            [*_row_key(layout), ("_column", "String"), ("_key", "String"), ("_cell", register_type("String"))],
+            [*row_key, "_column", "_key"],
+        ),
+        f"{t}__counters": (
+            [
+                *_row_key(layout),
+                ("_column", "String"),
+                ("_id", "String"),
+                ("_shard", "SimpleAggregateFunction(max, Tuple(Int64, Int64))"),
+            ],
+            [*row_key, "_column", "_id"],
+        ),
+        f"{t}__partitions": (
+            [*_keys(layout.partition_key), ("_del", "SimpleAggregateFunction(max, Int64)")],
+            pks,
+        ),
+    }
+    ranges = [*_keys(layout.partition_key), ("_bound", "String")]
+    for side in ("s", "e"):
+        ranges.extend(
+            (f"_{side}_{c.name}", f"SimpleAggregateFunction(any, {ch_type(c.type)})") for c in layout.clustering
+        )
+        ranges.append((f"_{side}_len", "SimpleAggregateFunction(any, UInt8)"))
+        ranges.append((f"_{side}_incl", "SimpleAggregateFunction(any, UInt8)"))
+    ranges.append(("_del", "SimpleAggregateFunction(max, Int64)"))
+    out[f"{t}__ranges"] = (ranges, [*pks, "_bound"])
+    return out
+
+
+def create_table(database: str, name: str, columns: list[tuple[str, str]], order: list[str]) -> str:
+    cols = ", ".join(f"{q(n)} {t}" for n, t in columns)
+    return f"CREATE TABLE IF NOT EXISTS {q(database)}.{q(name)} ({cols}) " + ENGINE.format(
+        order=", ".join(q(o) for o in order)
+    )
+
+
+def infrastructure(database: str) -> list[str]:
+    return [
+        f"CREATE DATABASE IF NOT EXISTS {q(database)}",
+        f"CREATE TABLE IF NOT EXISTS {q(database)}.cdc_offsets (pipeline String, node String, destination String, "
+        "position SimpleAggregateFunction(max, Tuple(Int64, Int64))) "
+        "ENGINE = AggregatingMergeTree ORDER BY (pipeline, node, destination)",
+        f"CREATE TABLE IF NOT EXISTS {q(database)}.cdc_dead_letters (pipeline String, node String, "
+        "destination String, keyspace String, `table` String, position String, event String, error String, "
+        "at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY (pipeline, node, at)",
+    ]
+
+
+# -- the view ---------------------------------------------------------------------------------
+
+
+def _bound_test(layout: TableLayout, side: str) -> str:
+    clustering = layout.clustering
+    cases = []
+    for length in range(1, len(clustering) + 1):
+        terms = []
+        for i in range(length):
+            c = clustering[i]
+            after = (not c.descending) if side == "s" else c.descending
+            op = ">" if after else "<"
+            eqs = [f"r.{q(clustering[j].name)} = g.{q(f'_{side}_{clustering[j].name}')}" for j in range(i)]
+            terms.append("(" + " AND ".join([*eqs, f"r.{q(c.name)} {op} g.{q(f'_{side}_{c.name}')}"]) + ")")
+        all_eq = [f"r.{q(clustering[j].name)} = g.{q(f'_{side}_{clustering[j].name}')}" for j in range(length)]
+        terms.append("(" + " AND ".join([*all_eq, f"g.{q(f'_{side}_incl')} = 1"]) + ")")
+        cases.append(f"g.{q(f'_{side}_len')} = {length}, ({' OR '.join(terms)})")
+    return f"multiIf(g.{q(f'_{side}_len')} = 0, 1, {', '.join(cases)}, 0)" if cases else "1"
+
+
+def _floor(column: ValueColumn, hidden: str) -> str:
+    return hidden if column.dropped_at is None else f"greatest({hidden}, toInt64({column.dropped_at}))"
+
+
+def view_statements(database: str, layout: TableLayout) -> list[str]:  # noqa: PLR0912, PLR0915 - one SQL part each
+    d = q(database)
+    t = layout.target
+
+    def base(kind: str) -> str:
+        return f"{d}.{q(f'{t}__{kind}')}"
+
+    pk = [q(c.name) for c in layout.partition_key]
+    ck = [q(c.name) for c in layout.clustering]
+    keys = [*pk, "`_static`", *ck]
+    regular = [c for c in layout.regular if c.current]
+    statics = [c for c in layout.statics if c.current]
+    row_cols = rows_columns(layout)
+    aggregated = ", ".join(
+        f"max({q(n)}) AS {q(n)}" for n, _ in row_cols if n not in {c.name for c in layout.key_columns} | {"_static"}
+    )
+    agg_names = keys + [q(n) for n, _ in row_cols if n not in {c.name for c in layout.key_columns} | {"_static"}]
+    parts = [
+        f"agg AS (SELECT {', '.join(keys)}, {aggregated} FROM {base('rows')} GROUP BY {', '.join(keys)})",
+        f"pd AS (SELECT {', '.join(pk)}, max(_del) AS _pdel FROM {base('partitions')} GROUP BY {', '.join(pk)})",
+    ]
+    if layout.clustering:
+        bound_cols = ", ".join(
+            f"any({q(n)}) AS {q(n)}" for n, _ in tables(layout)[f"{t}__ranges"][0] if n.startswith(("_s_", "_e_"))
+        )
+        pk_eq = " AND ".join(f"r.{k} = g.{k}" for k in pk)
+        parts.append(
+            f"rg AS (SELECT {', '.join(pk)}, _bound, {bound_cols}, max(_del) AS _gdel FROM {base('ranges')} "
+            f"GROUP BY {', '.join(pk)}, _bound)"
+        )
+        parts.append(
+            f"rc AS (SELECT {', '.join(f'r.{k} AS {k}' for k in [*pk, *ck])}, max(g._gdel) AS _rdel "
+            f"FROM (SELECT DISTINCT {', '.join([*pk, *ck])} FROM {base('rows')} WHERE _static = 0) r "
+            f"INNER JOIN rg g ON {pk_eq} WHERE {_bound_test(layout, 's')} AND {_bound_test(layout, 'e')} "
+            f"GROUP BY {', '.join(f'r.{k}' for k in [*pk, *ck])})"
+        )
+        rc_join = "LEFT JOIN rc ON " + " AND ".join(f"a.{k} = rc.{k}" for k in [*pk, *ck]) + " AND a._static = 0"
+        rdel = "rc._rdel"
+    else:
+        rc_join, rdel = "", "0"
+    parts.append(
+        f"h AS (SELECT {', '.join(f'a.{k} AS {k}' for k in agg_names)}, "
+        f"greatest(a._del, pd._pdel, {rdel}) AS _h FROM agg a "
+        f"LEFT JOIN pd ON {' AND '.join(f'a.{k} = pd.{k}' for k in pk)} {rc_join})"
+    )
+    multi = [c for c in layout.columns if c.storage == "elements"]
+    if multi:
+        floors = []
+        for c in multi:
+            deletion = f"h.{q(c.name + '__d')}"
+            floors.append(f"e._column = '{c.name}', {_floor(c, f'greatest(h._h, {deletion})')}")
+        floor = f"multiIf({', '.join(floors)}, h._h)"
+        parts.append(
+            f"el AS (SELECT {', '.join(keys)}, _column, _key, max(_cell) AS _cell FROM {base('elements')} "
+            f"GROUP BY {', '.join(keys)}, _column, _key)"
+        )
+        parts.append(
+            f"c AS (SELECT {', '.join(f'e.{k} AS {k}' for k in keys)}, e._column AS _column, "
+            "arraySort(x -> x.1, groupArray((e._key, assumeNotNull(e._cell.4)))) AS _pairs "
+            f"FROM el e INNER JOIN h ON {' AND '.join(f'h.{k} = e.{k}' for k in keys)} "
+            f"WHERE e._cell.1 > {floor} AND e._cell.2 IN (1, 2) AND (e._cell.2 = 1 OR e._cell.3 > {NOW}) "
+            f"GROUP BY {', '.join(f'e.{k}' for k in keys)}, e._column)"
+        )
+    counters = [c for c in layout.columns if c.storage == "counter"]
+    if counters:
+        parts.append(
+            f"ct AS (SELECT {', '.join(keys)}, _column, sum(_shard.2) AS _total FROM (SELECT {', '.join(keys)}, "
+            f"_column, _id, max(_shard) AS _shard FROM {base('counters')} GROUP BY {', '.join(keys)}, _column, _id) "
+            f"GROUP BY {', '.join(keys)}, _column)"
+        )
+
+    joins: list[str] = []
+    selects: dict[str, str] = {}
+    for n, column in enumerate(layout.columns):
+        if not column.current:
+            continue
+        name = q(column.name)
+        if column.storage == "simple":
+            selects[column.name] = (
+                f"if(h.{name}.1 > {_floor(column, 'h._h')} AND h.{name}.2 IN (1, 2) AND "
+                f"(h.{name}.2 = 1 OR h.{name}.3 > {NOW}), h.{name}.4, NULL)"
+            )
+        elif column.storage == "elements":
+            alias = f"j{n}"
+            joins.append(
+                f"LEFT JOIN (SELECT * FROM c WHERE _column = '{column.name}') {alias} ON "
+                + " AND ".join(f"{alias}.{k} = h.{k}" for k in keys)
+            )
+            pairs = f"{alias}._pairs"
+            if column.type.kind == "udt":
+                fields = []
+                for field_name in column.type.fields:
+                    label = json.dumps(field_name)
+                    lookup = f"arrayFirst(p -> p.1 = '{field_name}', {pairs}).2"
+                    fields.append(f"'{label}:', if(has(arrayMap(p -> p.1, {pairs}), '{field_name}'), {lookup}, 'null')")
+                body = ", ',', ".join(fields)
+                rendered = f"concat('{{', {body}, '}}')"
+            else:
+                rendered = f"concat('[', arrayStringConcat(arrayMap(p -> p.2, {pairs}), ','), ']')"
+            selects[column.name] = f"if(notEmpty({pairs}), {rendered}, NULL)"
+        else:
+            alias = f"j{n}"
+            joins.append(
+                f"LEFT JOIN (SELECT * FROM ct WHERE _column = '{column.name}') {alias} ON "
+                + " AND ".join(f"{alias}.{k} = h.{k}" for k in keys)
+            )
+            selects[column.name] = f"if({alias}._column = '', NULL, toNullable({alias}._total))"
+    alive = f"(h._live.1 > h._h AND (h._live.2 = 0 OR h._live.3 > {NOW}))"
+    vis_cols = [f"h.{k} AS {k}" for k in keys] + [f"{expr} AS {q(name)}" for name, expr in selects.items()]
+    parts.append(f"vis AS (SELECT {', '.join(vis_cols)}, {alive} AS _alive FROM h {' '.join(joins)})")
+    row_alive = " OR ".join(["r._alive", *(f"r.{q(c.name)} IS NOT NULL" for c in regular)])
+    out_regular = [f"r.{q(c.name)} AS {q(c.name)}" for c in regular]
+    out_keys = [f"r.{k} AS {k}" for k in [*pk, *ck]]
+    if statics:
+        s_eq = " AND ".join(f"s.{k} = r.{k}" for k in pk)
+        static_cols = [f"s.{q(c.name)} AS {q(c.name)}" for c in statics]
+        rows_part = (
+            f"SELECT {', '.join([*out_keys, *out_regular, *static_cols])} FROM (SELECT * FROM vis WHERE _static = 0) r "
+            f"LEFT JOIN (SELECT * FROM vis WHERE _static = 1) s ON {s_eq} WHERE {row_alive}"
+        )
+        any_static = " OR ".join(f"s.{q(c.name)} IS NOT NULL" for c in statics)
+        null_ck = [f"CAST(NULL AS Nullable({ch_type(c.type)})) AS {q(c.name)}" for c in layout.clustering]
+        null_regular = [f"NULL AS {q(c.name)}" for c in regular]
+        alive_pks = f"(SELECT {', '.join(f'r.{k}' for k in pk)} FROM vis r WHERE r._static = 0 AND ({row_alive}))"
+        pk_tuple = f"({', '.join(f's.{k}' for k in pk)})" if len(pk) > 1 else f"s.{pk[0]}"
+        static_part = (
+            f"SELECT {', '.join([*(f's.{k} AS {k}' for k in pk), *null_ck, *null_regular, *static_cols])} "
+            f"FROM vis s WHERE s._static = 1 AND ({any_static}) AND {pk_tuple} NOT IN {alive_pks}"
+        )
+        body = f"{rows_part} UNION ALL {static_part}"
+    else:
+        body = f"SELECT {', '.join([*out_keys, *out_regular])} FROM vis r WHERE r._static = 0 AND ({row_alive})"
+    view = f"{d}.{q(t)}"
+    return [
+        f"DROP VIEW IF EXISTS {view}",
+        f"CREATE VIEW {view} AS WITH {', '.join(parts)} {body} SETTINGS join_use_nulls = 0",
+    ]

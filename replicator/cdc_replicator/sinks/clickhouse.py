@@ -1,0 +1,297 @@
+"""The ClickHouse sink: folded batches inserted into self-merging tables, by clickhouse-connect.
+
+No transactions: each batch inserts its table states (each insert with a deduplication token
+derived from the batch's source positions, so a retried insert is dropped by the engine),
+then its offset. A crash in between replays the batch, and replaying converges (``chschema``).
+``async_insert`` is set explicitly off: the offset must only be written once the data is.
+
+The same code talks to the embedded engine (``chdb://PATH`` endpoints, the default in tests)
+and to a server over HTTP(S) (``http://`` / ``https://`` endpoints).
+"""
+
+# ruff: noqa: S608 - identifiers quoted by chschema.q(); values travel as parameters
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from cdc_replicator.events import ChangeEvent, Position
+from cdc_replicator.sinks import chschema
+from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableOf, TypesOf, WriteResult
+from cdc_replicator.sinks.chtypes import converter, key_default
+from cdc_replicator.sinks.layout import TableLayout, ValueColumn, layout_for
+from cdc_replicator.sinks.merge import Folder, RowState, TableBatch, rank
+from cdc_replicator.sinks.pgtypes import Convert
+from cdc_replicator.types.cql import CqlType
+from cdc_replicator.types.jsonmap import event_to_json
+
+log = logging.getLogger(__name__)
+_NO_REGISTER = (0, 0, 0, None)
+
+
+def _convert(column: ValueColumn | None, cql: CqlType) -> Convert:
+    del column
+    return converter(cql)
+
+
+def connect(endpoint: str, database: str, username: str | None = None, password: str | None = None) -> Any:
+    """A clickhouse-connect client: ``chdb://PATH`` embedded, else an HTTP(S) URL."""
+    import clickhouse_connect  # noqa: PLC0415 - heavy import, only for ClickHouse destinations
+
+    if endpoint.startswith("chdb:"):
+        return clickhouse_connect.get_client(interface="chdb", dsn=endpoint)
+    url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+    return clickhouse_connect.get_client(
+        host=url.hostname or "localhost",
+        port=url.port or (8443 if url.scheme == "https" else 8123),
+        interface=url.scheme or "http",
+        username=username or "default",
+        password=password or "",
+        database=database,
+    )
+
+
+class _Table:
+    def __init__(self, layout: TableLayout) -> None:
+        self.layout = layout
+        self.folder = Folder(layout, _convert)
+        self.tables = chschema.tables(layout)
+        self.static_ck = tuple(key_default(c.type) for c in layout.clustering)
+
+
+def _register(value: Any, timestamp: int, expires: int | None) -> tuple[int, int, int, Any]:
+    return (timestamp, rank(value, expires), expires or 0, value)
+
+
+class ClickHouseSink:
+    def __init__(
+        self,
+        name: str,
+        client: Any,
+        *,
+        database: str,
+        pipeline: str,
+        node: str,
+        targets: dict[str, str] | None = None,
+        types_of: TypesOf | None = None,
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.database = database
+        self.pipeline = pipeline
+        self.node = node
+        self.targets = targets or {}
+        self.types_of = types_of
+        self._tables: dict[tuple[Any, int], _Table] = {}
+        self._ready: set[tuple[Any, ...]] = set()
+        self._lock = threading.Lock()
+        """chDB sessions are not thread-safe; clickhouse-connect HTTP clients are, but cheap to serialize."""
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        def locked() -> Any:
+            with self._lock:
+                return fn(*args)
+
+        try:
+            return await asyncio.to_thread(locked)
+        except DestinationError:
+            raise
+        except Exception as exc:  # clickhouse-connect raises its own and driver-specific errors
+            raise DestinationError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+
+    async def start(self) -> None:
+        def create() -> None:
+            for statement in chschema.infrastructure(self.database):
+                self.client.command(statement)
+
+        await self._run(create)
+
+    async def close(self) -> None:
+        return None
+
+    async def ping(self) -> float:
+        begin = time.monotonic()
+        await self._run(self.client.command, "SELECT 1")
+        return time.monotonic() - begin
+
+    async def committed(self) -> Position | None:
+        def read() -> Position | None:
+            result = self.client.query(
+                f"SELECT max(position) FROM {chschema.q(self.database)}.cdc_offsets "
+                "WHERE pipeline = {p:String} AND node = {n:String} AND destination = {d:String}",
+                parameters={"p": self.pipeline, "n": self.node, "d": self.name},
+            )
+            rows = result.result_rows
+            if not rows or rows[0][0] is None or tuple(rows[0][0]) == (0, 0):
+                return None
+            segment, position = rows[0][0]
+            return Position(int(segment), int(position))
+
+        result: Position | None = await self._run(read)
+        return result
+
+    def _table(self, event: ChangeEvent, table_of: TableOf) -> _Table | None:
+        schema = table_of(event)
+        if schema is None:
+            return None
+        key = (schema.id, schema.generation)
+        known = self._tables.get(key)
+        if known is None:
+            types = self.types_of(schema) if self.types_of is not None else None
+            known = self._tables[key] = _Table(layout_for(schema, self.targets.get(schema.qualified_name), types))
+        return known
+
+    def _ensure(self, table: _Table) -> None:
+        layout = table.layout
+        marker = (layout.target, tuple((k, tuple(v[0])) for k, v in sorted(table.tables.items())))
+        if marker in self._ready:
+            return
+        d = chschema.q(self.database)
+        for name, (columns, order) in table.tables.items():
+            self.client.command(chschema.create_table(self.database, name, columns, order))
+            existing = {
+                row[0]: row[1]
+                for row in self.client.query(
+                    "SELECT name, type FROM system.columns WHERE database = {d:String} AND table = {t:String}",
+                    parameters={"d": self.database, "t": name},
+                ).result_rows
+            }
+            for column, sql_type in columns:
+                if column not in existing:
+                    self.client.command(
+                        f"ALTER TABLE {d}.{chschema.q(name)} ADD COLUMN IF NOT EXISTS {chschema.q(column)} {sql_type}"
+                    )
+                    log.info("schema change: added %s.%s.%s (%s)", self.database, name, column, sql_type)
+        for statement in chschema.view_statements(self.database, layout):
+            self.client.command(statement)
+        self._ready.add(marker)
+
+    def _rows(self, table: _Table, batch: TableBatch) -> dict[str, list[list[Any]]]:
+        layout = table.layout
+        pk_width = len(layout.partition_key)
+        out: dict[str, list[list[Any]]] = {"rows": [], "elements": [], "counters": [], "partitions": [], "ranges": []}
+        value_columns = layout.columns
+
+        def emit(key: tuple[Any, ...], static: int, row: RowState) -> None:
+            record: list[Any] = [*key, (row.live or 0, int(row.live_expires is not None), row.live_expires or 0)]
+            record.append(row.deletion or 0)
+            for column in value_columns:
+                if column.storage == "simple":
+                    cell = row.cells.get(column.name)
+                    record.append(_NO_REGISTER if cell is None else _register(cell.value, cell.timestamp, cell.expires))
+                elif column.storage == "elements":
+                    elements = row.elements.get(column.name)
+                    record.append(0 if elements is None or elements.deletion is None else elements.deletion)
+                    if elements is not None:
+                        for ekey, reg in elements.cells.items():
+                            value = None if reg.value is None else json.dumps(reg.value, ensure_ascii=False)
+                            out["elements"].append(
+                                [*key, column.name, ekey, _register(value, reg.timestamp, reg.expires)]
+                            )
+            out["rows"].append(record)
+            for name, shards in row.counters.items():
+                for ident, (clock, total) in shards.items():
+                    out["counters"].append([*key, name, ident, (clock, total)])
+
+        for key, row in batch.rows.items():
+            emit((*key[:pk_width], 0, *key[pk_width:]), 0, row)
+        for key, row in batch.statics.items():
+            emit((*key, 1, *table.static_ck), 1, row)
+        for key, stamp in batch.partitions.items():
+            out["partitions"].append([*key, stamp])
+        width = len(layout.clustering)
+        defaults = list(table.static_ck)
+        for key, r in batch.ranges.items():
+            start = list(r.start) + defaults[len(r.start) :]
+            end = list(r.end) + defaults[len(r.end) :]
+            out["ranges"].append(
+                [*key, *start, len(r.start), int(r.start_inclusive), *end, len(r.end), int(r.end_inclusive), r.deletion]
+            )
+        del width
+        return out
+
+    def _write_sync(self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position) -> WriteResult:
+        result = WriteResult()
+        by_table: dict[int, tuple[_Table, list[ChangeEvent]]] = {}
+        for event in events:
+            table = self._table(event, table_of)
+            if table is None:
+                result.dead.append(
+                    DeadLetter(event, "table unknown to the schema registry", event.keyspace, event.table)
+                )
+                continue
+            by_table.setdefault(id(table), (table, []))[1].append(event)
+        first = min((e.position for e in events), default=upto)
+        token_base = f"{self.pipeline}/{self.node}/{first}-{upto}/{len(events)}"
+        settings = {"async_insert": 0}
+        for table, table_events in by_table.values():
+            self._ensure(table)
+            batch = TableBatch(table.layout)
+            for event in table_events:
+                try:
+                    table.folder.fold(batch, event)
+                except (ValueError, TypeError, OverflowError) as exc:
+                    result.dead.append(
+                        DeadLetter(event, f"value not representable: {exc}", event.keyspace, event.table)
+                    )
+            if len(result.dead):
+                # Refold without the refused events: a failed fold may have left partial state.
+                refused = {id(d.event) for d in result.dead}
+                batch = TableBatch(table.layout)
+                for event in table_events:
+                    if id(event) not in refused:
+                        table.folder.fold(batch, event)
+            for kind, records in self._rows(table, batch).items():
+                if not records:
+                    continue
+                name = f"{table.layout.target}__{kind}"
+                columns = [n for n, _ in table.tables[name][0]]
+                self.client.insert(
+                    name,
+                    records,
+                    column_names=columns,
+                    database=self.database,
+                    settings={**settings, "insert_deduplication_token": f"{token_base}/{name}"},
+                )
+            result.applied += batch.events
+            label = f"{table.layout.keyspace}.{table.layout.table}"
+            result.per_table[label] = result.per_table.get(label, 0) + batch.events
+            result.max_write_time = max(result.max_write_time, batch.max_timestamp)
+        if result.dead:
+            self.client.insert(
+                "cdc_dead_letters",
+                [
+                    [
+                        self.pipeline,
+                        self.node,
+                        self.name,
+                        d.keyspace,
+                        d.table,
+                        "" if d.event is None else f"{d.event.position}#{d.event.index}",
+                        "" if d.event is None else json.dumps(event_to_json(d.event)),
+                        d.error,
+                    ]
+                    for d in result.dead
+                ],
+                column_names=["pipeline", "node", "destination", "keyspace", "table", "position", "event", "error"],
+                database=self.database,
+                settings={**settings, "insert_deduplication_token": f"{token_base}/dead"},
+            )
+        self.client.insert(
+            "cdc_offsets",
+            [[self.pipeline, self.node, self.name, (upto.segment_id, upto.position)]],
+            column_names=["pipeline", "node", "destination", "position"],
+            database=self.database,
+            settings=settings,
+        )
+        return result
+
+    async def write(self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position) -> WriteResult:
+        result: WriteResult = await self._run(self._write_sync, events, table_of, upto)
+        return result
