@@ -8,6 +8,8 @@ Unit tests ask for nothing and run without the lab.
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,7 +149,9 @@ def kube_namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[st
     from kubernetes import client
 
     core = client.CoreV1Api(kube_api)
-    name = f"t-{request.node.name.lower().replace('_', '-')[:40].strip('-')}-{os.getpid() % 10000}"
+    # A DNS label: parametrized ids bring brackets and dots, and a rerun must not collide.
+    slug = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"t-{slug}-{uuid.uuid4().hex[:6]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)
