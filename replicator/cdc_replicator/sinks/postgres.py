@@ -64,7 +64,7 @@ def _row_record(layout_columns: tuple[ValueColumn, ...], key: tuple[Any, ...], r
     return record
 
 
-class _Table:
+class PgTable:
     """What the sink knows about one destination table: its layout and folder."""
 
     def __init__(self, layout: TableLayout) -> None:
@@ -97,7 +97,7 @@ class PostgresSink:
         self.types_of = types_of
         self.connect_kwargs = connect_kwargs or {}
         self._conn: asyncpg.Connection | None = None
-        self._tables: dict[tuple[Any, int], _Table] = {}
+        self._tables: dict[tuple[Any, int], PgTable] = {}
         self._ready: set[tuple[str, tuple[Any, ...]]] = set()
         """(target, layout) pairs whose DDL this process has applied."""
         self._stages: set[str] = set()
@@ -164,7 +164,7 @@ class PostgresSink:
 
     # -- schema -------------------------------------------------------------------------------
 
-    def _table(self, event: ChangeEvent, table_of: TableOf) -> _Table | None:
+    def _table(self, event: ChangeEvent, table_of: TableOf) -> PgTable | None:
         schema = table_of(event)
         if schema is None:
             return None
@@ -173,10 +173,10 @@ class PostgresSink:
         if known is None:
             types = self.types_of(schema) if self.types_of is not None else None
             target = self.targets.get(schema.qualified_name)
-            known = self._tables[cache_key] = _Table(layout_for(schema, target, types))
+            known = self._tables[cache_key] = PgTable(layout_for(schema, target, types))
         return known
 
-    async def _ensure(self, conn: asyncpg.Connection, table: _Table) -> None:
+    async def _ensure(self, conn: asyncpg.Connection, table: PgTable) -> None:
         """Create or extend the base tables and recreate the view (under a lock: replicators share them)."""
         layout = table.layout
         marker = (layout.target, tuple(sorted((k, tuple(v[0])) for k, v in table.bases.items())))
@@ -195,6 +195,7 @@ class PostgresSink:
                 }
                 if not existing:
                     await conn.execute(pgschema.create_table(self.schema, base, columns, key))
+                    await self._created(conn, base, layout)
                     log.info("created %s.%s", self.schema, base)
                     continue
                 for name, sql_type in columns:
@@ -209,6 +210,9 @@ class PostgresSink:
                 await conn.execute(statement)
         self._ready.add(marker)
 
+    async def _created(self, conn: asyncpg.Connection, base: str, layout: TableLayout) -> None:
+        """Called once a base table is created (TimescaleDB turns some into hypertables)."""
+
     async def _stage(self, conn: asyncpg.Connection, base: str, columns: list[tuple[str, str]]) -> str:
         stage = pgschema.stage_name(self.schema, base, columns)
         if stage not in self._stages:
@@ -219,7 +223,7 @@ class PostgresSink:
 
     # -- writing ------------------------------------------------------------------------------
 
-    async def _merge(self, conn: asyncpg.Connection, table: _Table, batch: TableBatch) -> None:
+    async def _merge(self, conn: asyncpg.Connection, table: PgTable, batch: TableBatch) -> None:
         layout = table.layout
         parts: list[tuple[str, list[list[Any]]]] = []
         if batch.rows:
@@ -248,7 +252,7 @@ class PostgresSink:
             await conn.execute(pgschema.merge_statement(self.schema, layout, kind, stage))
             await conn.execute(f"TRUNCATE {q(stage)}")
 
-    def _fold(self, table: _Table, events: Sequence[ChangeEvent], result: WriteResult) -> TableBatch:
+    def _fold(self, table: PgTable, events: Sequence[ChangeEvent], result: WriteResult) -> TableBatch:
         """Fold events; an event whose values cannot be converted is dead-lettered, the rest refolded."""
         batch = TableBatch(table.layout)
         bad: list[int] = []
@@ -267,7 +271,7 @@ class PostgresSink:
         return batch
 
     async def _apply(
-        self, conn: asyncpg.Connection, table: _Table, events: Sequence[ChangeEvent], result: WriteResult
+        self, conn: asyncpg.Connection, table: PgTable, events: Sequence[ChangeEvent], result: WriteResult
     ) -> None:
         """Merge ``events`` of one table in a savepoint; split on a value Postgres refuses."""
         dead_before = len(result.dead)
@@ -305,7 +309,7 @@ class PostgresSink:
     async def _write(self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position) -> WriteResult:
         result = WriteResult()
         conn = await self._connection()
-        by_table: dict[int, tuple[_Table, list[ChangeEvent]]] = {}
+        by_table: dict[int, tuple[PgTable, list[ChangeEvent]]] = {}
         unknown: list[ChangeEvent] = []
         for event in events:
             table = self._table(event, table_of)

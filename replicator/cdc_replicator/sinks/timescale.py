@@ -1,0 +1,127 @@
+"""The TimescaleDB sink: the Postgres sink with hypertables.
+
+Every unique index of a hypertable must include its time column, so:
+
+- a table whose primary key holds the timestamp column the pipeline names (``timeColumn``)
+  is laid out as in Postgres, with ``<target>__rows`` a hypertable partitioned on that
+  column (its primary key includes it) and upserted the same way: the view is current state;
+- any other table becomes ``<target>__history``: an append-only hypertable partitioned by
+  Cassandra write time, one row per fact (``sinks.history``), unique on (key, column,
+  element, operation, write time, partition column), inserted with ``ON CONFLICT DO NOTHING``
+  so replays and replica duplicates add nothing.
+"""
+
+# ruff: noqa: S608 - SQL is built from identifiers quoted by q(); values always travel as parameters
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from cdc_replicator.events import ChangeEvent
+from cdc_replicator.sinks import history
+from cdc_replicator.sinks.base import WriteResult
+from cdc_replicator.sinks.layout import TableLayout
+from cdc_replicator.sinks.pgschema import q, tbl
+from cdc_replicator.sinks.postgres import PgTable, PostgresSink
+
+log = logging.getLogger(__name__)
+
+
+class TimescaleSink(PostgresSink):
+    def __init__(self, *args: Any, time_columns: dict[str, tuple[str, str | None]] | None = None, **kwargs: Any):
+        """``time_columns``: ``keyspace.table`` -> (time column, chunk interval or None)."""
+        super().__init__(*args, **kwargs)
+        self.time_columns = time_columns or {}
+
+    def _time_column(self, layout: TableLayout) -> tuple[str, str | None] | None:
+        found = self.time_columns.get(f"{layout.keyspace}.{layout.table}")
+        if found is None:
+            return None
+        keys = {c.name: c for c in layout.key_columns}
+        column = keys.get(found[0])
+        if column is None or column.type.kind != "timestamp":
+            return None  # not a timestamp in the key: keep the history (logged at layout time)
+        return found
+
+    async def _created(self, conn: asyncpg.Connection, base: str, layout: TableLayout) -> None:
+        found = self._time_column(layout)
+        if found is None or not base.endswith("__rows"):
+            return
+        column, interval = found
+        await conn.execute(
+            "SELECT create_hypertable($1::regclass, by_range($2::name, $3::text::interval))",
+            tbl(self.schema, base),
+            column,
+            interval or "7 days",
+        )
+
+    async def _ensure(self, conn: asyncpg.Connection, table: PgTable) -> None:
+        layout = table.layout
+        if self._time_column(layout) is not None:
+            await super()._ensure(conn, table)
+            return
+        name = f"{layout.target}__history"
+        marker = (name, ())
+        if marker in self._ready:
+            return
+        if self.time_columns.get(f"{layout.keyspace}.{layout.table}") is not None:
+            log.warning("%s: timeColumn is not a timestamp column of the primary key; keeping history", name)
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"cdc-ddl:{self.schema}.{name}")
+            exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", tbl(self.schema, name))
+            if not exists:
+                await conn.execute(
+                    f"CREATE TABLE {tbl(self.schema, name)} (_write_time timestamptz NOT NULL, _ts bigint NOT NULL, "
+                    "_key jsonb NOT NULL, _column text NOT NULL, _element text NOT NULL, _op text NOT NULL, "
+                    "_value jsonb, _ttl integer, _position text NOT NULL)"
+                )
+                await conn.execute(
+                    "SELECT create_hypertable($1::regclass, by_range('_write_time', '7 days'::interval))",
+                    tbl(self.schema, name),
+                )
+                await conn.execute(
+                    f"CREATE UNIQUE INDEX {q(name + '_fact')} ON {tbl(self.schema, name)} "
+                    "(_key, _column, _element, _op, _ts, _write_time)"
+                )
+                log.info("created hypertable %s.%s", self.schema, name)
+        self._ready.add(marker)
+
+    async def _apply(
+        self, conn: asyncpg.Connection, table: PgTable, events: Sequence[ChangeEvent], result: WriteResult
+    ) -> None:
+        layout = table.layout
+        if self._time_column(layout) is not None:
+            await super()._apply(conn, table, events, result)
+            return
+        kinds = {c.name: c.type.kind for c in layout.columns if c.storage == "elements"}
+        rows = [row for event in events for row in history.history_rows(event, kinds)]
+        name = f"{layout.target}__history"
+        stage = await self._stage(
+            conn,
+            name,
+            [
+                ("_write_time", "timestamptz"),
+                ("_ts", "bigint"),
+                ("_key", "jsonb"),
+                ("_column", "text"),
+                ("_element", "text"),
+                ("_op", "text"),
+                ("_value", "jsonb"),
+                ("_ttl", "integer"),
+                ("_position", "text"),
+            ],
+        )
+        async with conn.transaction():
+            await conn.copy_records_to_table(stage, records=rows, columns=list(history.COLUMNS))
+            await conn.execute(
+                f"INSERT INTO {tbl(self.schema, name)} SELECT * FROM {q(stage)} "
+                "ON CONFLICT (_key, _column, _element, _op, _ts, _write_time) DO NOTHING"
+            )
+            await conn.execute(f"TRUNCATE {q(stage)}")
+        result.applied += len(events)
+        label = f"{layout.keyspace}.{layout.table}"
+        result.per_table[label] = result.per_table.get(label, 0) + len(events)
+        result.max_write_time = max([result.max_write_time, *(r[1] for r in rows)])
