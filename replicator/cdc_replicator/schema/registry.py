@@ -128,6 +128,9 @@ class SchemaRegistry:
         self._source = source
         self._min_interval = min_refresh_interval_s
         self._tables: dict[bytes, TableSchema] = {}
+        # Ids still unknown after a refresh: tables dropped before we ever saw them. Their
+        # mutations must not trigger a schema reload each (only a forced refresh retries).
+        self._unknown: set[bytes] = set()
         self._last_refresh = float("-inf")
         self.refreshes = 0
         self.refresh(force=True)
@@ -137,6 +140,8 @@ class SchemaRegistry:
         now = time.monotonic()
         if not force and now - self._last_refresh < self._min_interval:
             return False
+        if force:
+            self._unknown.clear()
         self._last_refresh = now
         self.refreshes += 1
         fresh = build_tables(self._source())
@@ -158,8 +163,10 @@ class SchemaRegistry:
     def table(self, table_id: bytes) -> TableSchema | None:
         """The table with this raw 16-byte id; refreshes once (rate-limited) if unknown."""
         table = self._tables.get(table_id)
-        if table is None and self.refresh():
+        if table is None and table_id not in self._unknown and self.refresh():
             table = self._tables.get(table_id)
+            if table is None:
+                self._unknown.add(bytes(table_id))
         return table
 
     def column(self, table: TableSchema, name: bytes) -> ColumnDef | None:

@@ -43,6 +43,14 @@ def create_keyspace(session: Any, name: str, nodes: int) -> None:
     )
 
 
+def drop_keyspaces(session: Any, prefix: str) -> None:
+    """Drop the keyspace ``prefix`` and those named after it (per-seed keyspaces)."""
+    names = [r.keyspace_name for r in session.execute("SELECT keyspace_name FROM system_schema.keyspaces")]
+    for name in names:
+        if name == prefix or name.startswith(prefix + "_"):
+            run(session, f"DROP KEYSPACE IF EXISTS {name}")
+
+
 def run(session: Any, cql: str, params: Iterable[Any] | None = None) -> Any:
     """Execute at consistency ALL: the write is in node 1's commitlog when this returns.
 
