@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cdc_replicator import __version__, dump
+from cdc_replicator import __version__, app, dump
 
 DESCRIPTION = """\
 Streams every change of a Cassandra node into Postgres, TimescaleDB and ClickHouse.
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     dump.add_parser(commands)
+    app.add_parser(commands)
     return parser
 
 

@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -80,9 +80,13 @@ class ClickHouseSink:
         node: str,
         targets: dict[str, str] | None = None,
         types_of: TypesOf | None = None,
+        connect: Callable[[], Any] | None = None,
     ) -> None:
+        """``client`` may be None with ``connect`` given: the client is then made on ``start``,
+        so a server down at start is retried like any other outage."""
         self.name = name
         self.client = client
+        self._connect = connect
         self.database = database
         self.pipeline = pipeline
         self.node = node
@@ -107,6 +111,10 @@ class ClickHouseSink:
 
     async def start(self) -> None:
         def create() -> None:
+            if self.client is None:
+                if self._connect is None:
+                    raise DestinationError(f"{self.name}: no client")
+                self.client = self._connect()
             for statement in chschema.infrastructure(self.database):
                 self.client.command(statement)
 

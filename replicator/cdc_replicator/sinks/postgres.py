@@ -79,7 +79,7 @@ class PostgresSink:
     def __init__(
         self,
         name: str,
-        dsn: str,
+        dsn: str | None,
         *,
         pipeline: str,
         node: str,

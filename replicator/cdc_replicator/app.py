@@ -1,0 +1,317 @@
+"""``cdc-replicator run --config FILE``: wires the reader, masking, sinks, offsets and endpoints.
+
+::
+
+    cdc_raw ─ Feed (thread) ─ mask ─ dispatch ─┬─ Worker(postgres)   ─ sink
+                                               ├─ Worker(clickhouse) ─ sink
+                                               └─ Worker(…)          ─ sink
+    periodic: checkpoint file, segment release, gauges; /metrics and /health
+
+The shared feed starts at the lowest committed position among the destinations reachable
+at start; a destination down at start (or later) catches up with its own reader.
+SIGTERM (or SIGINT) stops the feed at an entry boundary, lets every worker commit what it
+holds, writes the checkpoint and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cdc_replicator import checkpoint, offsets
+from cdc_replicator.commitlog.cdc_dir import list_segments, release
+from cdc_replicator.commitlog.errors import CommitLogError
+from cdc_replicator.commitlog.mutation import MutationDecoder
+from cdc_replicator.commitlog.reader import CommitLogReader
+from cdc_replicator.config import ConfigError, ReplicatorConfig, load
+from cdc_replicator.events import ChangeEvent, Position
+from cdc_replicator.observability import logs
+from cdc_replicator.observability.http import HttpServer
+from cdc_replicator.observability.metrics import Metrics
+from cdc_replicator.pipeline.factory import build_sink, ssl_context
+from cdc_replicator.pipeline.feed import Chunk, Feed
+from cdc_replicator.pipeline.worker import FeedState, Worker
+from cdc_replicator.schema.model import TableSchema
+from cdc_replicator.schema.registry import SchemaRegistry
+from cdc_replicator.types.cql import CqlType
+
+log = logging.getLogger("cdc_replicator")
+HELP = "follow a node's cdc_raw and replicate to the configured destinations"
+DISPATCH_TIMEOUT_S = 10.0
+"""A worker whose queue stays full this long is detached (it catches up on its own later)."""
+
+
+def _cassandra_session(config: ReplicatorConfig) -> Any:
+    from cassandra.auth import PlainTextAuthProvider  # noqa: PLC0415 - driver import is slow
+    from cassandra.cluster import Cluster  # noqa: PLC0415
+
+    source = config.source
+    points: list[Any] = []
+    for point in source.contact_points:
+        host, _, port = point.rpartition(":")
+        points.append((host, int(port)) if host and port.isdigit() else point)
+    kwargs: dict[str, Any] = {"port": source.port, "protocol_version": 5}
+    if source.credentials is not None:
+        user, password = source.credentials.resolve()
+        kwargs["auth_provider"] = PlainTextAuthProvider(user or "", password or "")
+    context = ssl_context(source.tls)
+    if context is not None:
+        kwargs["ssl_context"] = context
+    from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy  # noqa: PLC0415
+
+    kwargs["load_balancing_policy"] = (
+        DCAwareRoundRobinPolicy(source.local_datacenter) if source.local_datacenter else RoundRobinPolicy()
+    )
+    return Cluster(points, **kwargs).connect()
+
+
+class App:
+    def __init__(self, config: ReplicatorConfig, registry: SchemaRegistry | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.stopping = asyncio.Event()
+        self.feed_state = FeedState()
+        self.registry = registry
+        self.session: Any = None
+        self.masker: Any = None
+        self.workers: list[Worker] = []
+        self.cdc_raw = Path(config.source.cdc_raw_path)
+        self.broken: set[int] = set()
+        self.http: HttpServer | None = None
+
+    # -- selection and masking ----------------------------------------------------------------
+
+    def _include(self, table: TableSchema) -> bool:
+        source = self.config.source
+        return table.cdc and (table.keyspace in source.keyspaces or table.qualified_name in source.tables)
+
+    def _include_keyspace(self, keyspace: str) -> bool:
+        source = self.config.source
+        return keyspace in source.keyspaces or any(t.split(".", 1)[0] == keyspace for t in source.tables)
+
+    def table_of(self, event: ChangeEvent) -> TableSchema | None:
+        assert self.registry is not None
+        return self.registry.table(event.table_id.bytes)
+
+    def _types_of(self, table: TableSchema) -> dict[str, CqlType]:
+        if self.masker is None:
+            return {}
+        return dict(self.masker.plan(table).destination_types)
+
+    def _prepare(self, events: list[ChangeEvent]) -> list[ChangeEvent]:
+        if self.masker is None:
+            return events
+        masked: list[ChangeEvent] = self.masker.mask_batch(events, self.table_of)
+        return masked
+
+    def _setup_masking(self) -> None:
+        masking = self.config.masking
+        if not masking.policies:
+            return
+        from cdc_replicator.masking.audit import MaskingMetrics  # noqa: PLC0415
+        from cdc_replicator.masking.keys import keys_from_environment  # noqa: PLC0415
+        from cdc_replicator.masking.masker import Masker, merge_policies  # noqa: PLC0415
+
+        keys = keys_from_environment({k.name: k.env for k in masking.keys})
+        self.masker = Masker(merge_policies(masking.policies), keys, MaskingMetrics(self.metrics.registry))
+        assert self.registry is not None
+        self.masker.check([t for t in self.registry.tables() if self._include(t)])
+
+    def _feed(self) -> Feed:
+        assert self.registry is not None
+        decoder = MutationDecoder(self.registry, self._include, self._include_keyspace)
+        tuning = self.config.tuning
+
+        def on_error(exc: CommitLogError) -> None:
+            self.metrics.errors.labels("reader", "commitlog").inc()
+
+        return Feed(
+            CommitLogReader(decoder, read_ahead=True),
+            self.cdc_raw,
+            self._prepare,
+            batch_size=tuning.batch_size,
+            max_wait=tuning.batch_max_wait_seconds,
+            poll=tuning.poll_interval_seconds,
+            on_error=on_error,
+        )
+
+    def _catch_up(self, after: Position | None, emit: Any, should_stop: Any) -> Position | None:
+        feed = self._feed()
+        try:
+            return feed.run(after, emit, should_stop, once=True)
+        finally:
+            self.broken |= feed.broken
+
+    # -- the shared feed ------------------------------------------------------------------------
+
+    async def _dispatch(self, chunk: Chunk) -> None:
+        self.feed_state.dispatched = chunk.upto
+        self.feed_state.read = chunk.upto
+        for worker in self.workers:
+            if not worker.attached:
+                continue
+            try:
+                await asyncio.wait_for(worker.queue.put(chunk), DISPATCH_TIMEOUT_S)
+            except TimeoutError:
+                worker.detach(f"fell {DISPATCH_TIMEOUT_S:.0f} s behind the shared feed", "slow")
+
+    def _run_feed(self, start: Position | None, loop: asyncio.AbstractEventLoop) -> None:
+        feed = self._feed()
+
+        def emit(chunk: Chunk) -> None:
+            asyncio.run_coroutine_threadsafe(self._dispatch(chunk), loop).result()
+
+        try:
+            feed.run(start, emit, self.stopping.is_set)
+        finally:
+            self.broken |= feed.broken
+
+    # -- periodic work --------------------------------------------------------------------------
+
+    def write_checkpoint(self) -> None:
+        text = checkpoint.render(self.config.source.node_name, [w.report() for w in self.workers])
+        checkpoint.write(Path(self.config.checkpoint.path), text)
+
+    def release_segments(self) -> int:
+        if not self.config.source.delete_consumed_segments:
+            return 0
+        if any(not w.progress.known for w in self.workers):
+            return 0
+        done = offsets.releasable(
+            list_segments(self.cdc_raw), (w.progress.committed for w in self.workers), keep=self.broken
+        )
+        for segment in done:
+            release(segment)
+            log.info("released segment %s", segment.segment_id)
+        self.metrics.released.inc(len(done))
+        return len(done)
+
+    def _gauges(self) -> None:
+        segments = list_segments(self.cdc_raw)
+        size = 0
+        for segment in segments:
+            with contextlib.suppress(FileNotFoundError):
+                size += segment.log.stat().st_size
+        self.metrics.raw_bytes.set(size)
+        self.metrics.segments.set(len(segments))
+        for worker in self.workers:
+            self.metrics.backlog.labels(worker.name).set(worker.backlog())
+            lag = worker.lag()
+            if lag is not None:
+                self.metrics.lag.labels(worker.name).set(lag)
+
+    async def _periodic(self) -> None:
+        interval = self.config.checkpoint.interval_seconds
+        while not self.stopping.is_set():
+            try:
+                self._gauges()
+                await asyncio.to_thread(self.write_checkpoint)
+                await asyncio.to_thread(self.release_segments)
+            except OSError as exc:
+                log.error("periodic work failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), interval)
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        deps: dict[str, Any] = {}
+        healthy = True
+        for worker in self.workers:
+            begin = time.monotonic()
+            try:
+                latency = await asyncio.wait_for(worker.sink.ping(), 5) if worker.progress.up else None
+                status = "up" if worker.progress.up else "down"
+            except Exception as exc:
+                latency, status = time.monotonic() - begin, "down"
+                worker.progress.last_error = str(exc)
+            healthy &= status == "up"
+            deps[worker.name] = {
+                "status": status,
+                "latency_ms": None if latency is None else round(latency * 1000, 2),
+                "attached": worker.attached,
+                "position": None if worker.progress.committed is None else str(worker.progress.committed),
+                "lag_seconds": worker.lag(),
+                "last_error": worker.progress.last_error,
+            }
+        readable = self.cdc_raw.is_dir()
+        healthy &= readable
+        deps["cdc_raw"] = {"status": "up" if readable else "down", "path": str(self.cdc_raw)}
+        cassandra_up = self.session is not None and not self.session.is_shutdown
+        deps["cassandra"] = {"status": "up" if cassandra_up else "down"}
+        return healthy, {"status": "healthy" if healthy else "unhealthy", "dependencies": deps}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        config = self.config
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        self.http = HttpServer(self.metrics.registry, self.health, port=config.observability.metrics_port)
+        await self.http.start()
+        if self.registry is None:
+            self.session = await asyncio.to_thread(_cassandra_session, config)
+            session = self.session
+            from cdc_replicator.schema.loader import load_snapshot  # noqa: PLC0415
+
+            self.registry = await asyncio.to_thread(SchemaRegistry, lambda: load_snapshot(session))
+        self._setup_masking()
+        types_of = self._types_of if self.masker is not None else None
+        for destination in config.destinations:
+            sink = build_sink(destination, pipeline=config.pipeline, node=config.source.node_name, types_of=types_of)
+            self.workers.append(
+                Worker(sink, self.table_of, config.tuning, self.metrics, self.feed_state, self._catch_up)
+            )
+        for worker in self.workers:
+            try:
+                await asyncio.wait_for(worker.connect(), 15)
+                worker.attached = True
+            except (Exception, TimeoutError) as exc:
+                worker.detach(f"unreachable at start: {exc}", "unreachable")
+                log.error("destination %s unreachable at start: %s", worker.name, exc)
+        start = offsets.reader_start({w.name: w.progress.committed for w in self.workers if w.progress.known})
+        log.info("replicator started; reader starts after %s", start, extra={"pipeline": config.pipeline})
+        tasks = [asyncio.create_task(w.run(self.stopping), name=f"worker-{w.name}") for w in self.workers]
+        periodic = asyncio.create_task(self._periodic(), name="periodic")
+        feed = asyncio.create_task(asyncio.to_thread(self._run_feed, start, loop), name="feed")
+        await self.stopping.wait()
+        log.info("stopping: draining in-flight batches")
+        await feed
+        await asyncio.gather(*tasks)
+        await periodic
+        self.write_checkpoint()
+        self.release_segments()
+        for worker in self.workers:
+            with contextlib.suppress(Exception):
+                await worker.sink.close()
+        await self.http.close()
+        if self.session is not None:
+            self.session.cluster.shutdown()
+        log.info("stopped")
+        return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("run", help=HELP, description=__doc__.split("\n\n")[0] if __doc__ else HELP)
+    parser.add_argument("--config", required=True, type=Path, metavar="FILE", help="the replicator config (YAML)")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    logs.setup(config.observability.log_level, {"pipeline": config.pipeline, "node": config.source.node_name})
+    try:
+        return asyncio.run(App(config).run())
+    except ConfigError as exc:  # e.g. a credential variable named but not set
+        log.error("%s", exc)
+        return 2

@@ -1,0 +1,1 @@
+"""Metrics, the /metrics and /health endpoint, JSON logs and optional OpenTelemetry spans."""

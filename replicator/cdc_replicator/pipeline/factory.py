@@ -1,0 +1,69 @@
+"""Sinks from the config's destinations (credentials from the environment, TLS from files)."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from cdc_replicator.config import Destination, Tls
+from cdc_replicator.sinks.base import Sink, TypesOf
+from cdc_replicator.sinks.clickhouse import ClickHouseSink, connect
+from cdc_replicator.sinks.postgres import PostgresSink
+from cdc_replicator.sinks.timescale import TimescaleSink
+
+
+def ssl_context(tls: Tls | None) -> ssl.SSLContext | None:
+    if tls is None or not tls.enabled:
+        return None
+    context = ssl.create_default_context(cafile=tls.ca_file)
+    if tls.cert_file and tls.key_file:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _host_port(endpoint: str, default_port: int) -> tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit():
+        return endpoint, default_port
+    return host.strip("[]"), int(port)
+
+
+def build_sink(destination: Destination, *, pipeline: str, node: str, types_of: TypesOf | None) -> Sink:
+    user, password = destination.credentials.resolve() if destination.credentials else (None, None)
+    targets = {t.table: t.target for t in destination.tables if t.target}
+    if destination.type in ("postgres", "timescaledb"):
+        host, port = _host_port(destination.endpoint, 5432)
+        kwargs: dict[str, Any] = {"host": host, "port": port, "database": destination.database}
+        if user is not None:
+            kwargs["user"] = user
+        if password is not None:
+            kwargs["password"] = password
+        context = ssl_context(destination.tls)
+        if context is not None:
+            kwargs["ssl"] = context
+        common: dict[str, Any] = {
+            "pipeline": pipeline,
+            "node": node,
+            "schema": destination.target_schema or "public",
+            "targets": targets,
+            "types_of": types_of,
+            "connect_kwargs": kwargs,
+        }
+        if destination.type == "postgres":
+            return PostgresSink(destination.name, None, **common)
+        time_columns = {t.table: (t.time_column, t.chunk_interval) for t in destination.tables if t.time_column}
+        return TimescaleSink(destination.name, None, time_columns=time_columns, **common)
+    endpoint, database = destination.endpoint, destination.database
+    return ClickHouseSink(
+        destination.name,
+        None,
+        connect=lambda: connect(endpoint, database, user, password),
+        database=destination.database,
+        pipeline=pipeline,
+        node=node,
+        targets=targets,
+        types_of=types_of,
+    )
