@@ -9,6 +9,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -233,3 +235,33 @@ def test_release_deletes_the_log_and_its_idx(cdc_raw: Path, tmp_path: Path) -> N
     assert copy.idx.exists()
     release(copy)
     assert list(directory.iterdir()) == []
+
+
+def test_follow_picks_up_writes_as_they_happen(
+    cql_session: Any, keyspace: str, cdc_raw: Path, registry: SchemaRegistry
+) -> None:
+    run(cql_session, f"CREATE TABLE {keyspace}.live (pk int PRIMARY KEY, v int) WITH cdc = true")
+    registry.refresh(force=True)
+    after = start_position(cdc_raw)
+    reader = CommitLogReader(
+        MutationDecoder(registry, lambda t: t.name == "live", lambda ks: ks == keyspace), read_ahead=True
+    )
+    seen: list[ChangeEvent] = []
+    deadline = time.monotonic() + 30
+
+    def write_later() -> None:
+        for i in range(5):
+            run(cql_session, f"INSERT INTO {keyspace}.live (pk, v) VALUES ({i}, {i})")
+            time.sleep(0.2)
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    try:
+        for item in reader.follow(
+            cdc_raw, after, poll_s=0.05, stop=lambda: len(seen) >= 5 or time.monotonic() > deadline
+        ):
+            assert not isinstance(item, ReadError)
+            seen.append(item)
+    finally:
+        writer.join()
+    assert [e.partition_key["pk"] for e in seen] == [0, 1, 2, 3, 4]

@@ -101,6 +101,7 @@ class CommitLogReader:
         """
         cursor = after
         broken: set[int] = set()
+        closing: set[int] = set()
         while True:
             progressed = False
             segments = list_segments(directory)
@@ -122,17 +123,33 @@ class CommitLogReader:
                     broken.add(source.segment_id)
                     yield ReadError(exc)
                     continue
-                newer_exists = number + 1 < len(segments)
-                # A segment is finished once COMPLETED; one that never got CDC data (no idx)
-                # is finished once Cassandra has moved on to a newer segment.
-                if (state is not None and state.completed) or (state is None and newer_exists):
+                if state is not None and state.completed:
                     cursor = Position(source.segment_id + 1, 0)
                     continue
+                # A segment that never got CDC data has no idx and is never COMPLETED. It is
+                # finished once Cassandra writes to a newer one (not merely preallocated it),
+                # and after one more pass, for entries still in flight at the switch.
+                if state is None and any(_has_data(newer) for newer in segments[number + 1 :]):
+                    if source.segment_id in closing:
+                        cursor = Position(source.segment_id + 1, 0)
+                        continue
+                    closing.add(source.segment_id)
                 break  # the live segment: wait for more
             if not progressed:
                 if stop is not None and stop():
                     return
                 time.sleep(poll_s)
+
+
+def _has_data(source: SegmentFile) -> bool:
+    """Whether Cassandra has started writing this segment (an idx, or a first entry)."""
+    if source.idx.exists():
+        return True
+    try:
+        with Segment(source.log) as segment:
+            return next(iter(segment.entries(read_ahead=True)), None) is not None
+    except (CommitLogError, FileNotFoundError):
+        return False
 
 
 def sources_from_paths(paths: Iterable[Path]) -> list[SegmentFile]:
