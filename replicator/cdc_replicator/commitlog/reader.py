@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdc_replicator.commitlog.cdc_dir import SegmentFile, list_segments, segment_file
@@ -66,7 +66,7 @@ class CommitLogReader:
                 if state is None and entry.durable:
                     # Without an idx nothing is known to be durable: a section's marker is
                     # written before the section is flushed, the idx only after.
-                    entry = replace(entry, durable=False)  # noqa: PLW2901
+                    entry = entry._replace(durable=False)  # noqa: PLW2901
                 stats.entries += 1
                 stats.bytes += len(entry.data) + 12
                 try:

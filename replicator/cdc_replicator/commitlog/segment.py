@@ -25,8 +25,8 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cdc_replicator.commitlog.descriptor import Descriptor, crc_ints, read_descriptor
 from cdc_replicator.commitlog.errors import CorruptSegmentError, UnsupportedSegmentError
@@ -40,8 +40,7 @@ _UINT = struct.Struct(">I")
 _INT = struct.Struct(">i")
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One framed, CRC-checked mutation."""
 
     segment_id: int
