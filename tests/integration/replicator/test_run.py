@@ -1,0 +1,264 @@
+"""``cdc-replicator run`` as a process against the lab: converges, drains on SIGTERM, survives SIGKILL
+at random points, keeps going when one destination is cut off and catches it up afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from cdc_replicator.events import Position
+from cdc_replicator.schema.registry import SchemaRegistry
+from cdc_replicator.sinks.layout import default_target
+
+from tests.integration.commitlog.helpers import run, start_position, unique_keyspace
+from tests.integration.commitlog.model import select_all
+from tests.integration.commitlog.workload import Workload, schema_statements
+from tests.integration.replicator.helpers import ch_expected, ch_read, diff, expected_rows, view_rows
+from tests.integration.replicator.process import (
+    Proxy,
+    Replicator,
+    chdb_records,
+    free_port,
+    pg_parts,
+    positions,
+    read_checkpoint,
+    wait_until,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _config(
+    tmp: Path, cdc_raw: Path, keyspace: str, pg: dict[str, Any], schema: str, port: int, **extra: Any
+) -> dict[str, Any]:
+    destinations = extra.pop(
+        "destinations",
+        [
+            {
+                "name": "pg",
+                "type": "postgres",
+                "endpoint": pg["endpoint"],
+                "database": pg["database"],
+                "targetSchema": schema,
+                "credentials": {"usernameEnv": "PG_USER", "passwordEnv": "PG_PASSWORD"},
+            },
+            {"name": "ch", "type": "clickhouse", "endpoint": f"chdb://{tmp / 'chdb'}", "database": schema},
+        ],
+    )
+    return {
+        "pipeline": "test/run",
+        "source": {
+            "nodeName": "node1",
+            "cdcRawPath": str(cdc_raw),
+            "contactPoints": ["127.0.0.1:19042"],
+            "keyspaces": [keyspace],
+            "deleteConsumedSegments": extra.pop("delete", False),
+        },
+        "destinations": destinations,
+        "checkpoint": {"path": str(tmp / "checkpoint.json"), "intervalSeconds": 0.5},
+        "tuning": {
+            "batchSize": extra.pop("batch_size", 500),
+            "batchMaxWaitSeconds": 0.2,
+            "pollIntervalSeconds": 0.2,
+            "retryInitialSeconds": 0.2,
+            "retryMaxSeconds": 2.0,
+        },
+        "observability": {"metricsPort": port},
+    }
+
+
+def _env(pg: dict[str, Any]) -> dict[str, str]:
+    return {"PG_USER": pg["user"], "PG_PASSWORD": pg["password"]}
+
+
+def _setup(session: Any, keyspace: str, replication: str) -> None:
+    run(session, f"CREATE KEYSPACE {keyspace} WITH replication = {replication}")
+    for statement in schema_statements(keyspace):
+        run(session, statement)
+
+
+def _caught_up(checkpoint_path: Path, end: Position, names: list[str]) -> bool:
+    found = positions(read_checkpoint(checkpoint_path))
+    return all(found.get(n) is not None and Position.parse(str(found[n])) >= end for n in names)
+
+
+def _end(cdc_raw: Path) -> Position:
+    end = start_position(cdc_raw)
+    assert end is not None
+    return end
+
+
+def _compare_pg(dsn: str, schema: str, session: Any, registry: SchemaRegistry, keyspace: str) -> list[str]:
+    registry.refresh(force=True)
+    tables = [t for t in registry.tables() if t.keyspace == keyspace and t.cdc]
+
+    async def go() -> list[str]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            problems = []
+            for table in tables:
+                expected = expected_rows(table, select_all(session, table))
+                problems += diff(table.name, expected, await view_rows(conn, schema, table))
+            return problems
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def _compare_ch(path: Path, database: str, session: Any, registry: SchemaRegistry, keyspace: str) -> list[str]:
+    problems = []
+    for table in [t for t in registry.tables() if t.keyspace == keyspace and t.cdc]:
+        keys = list(table.partition_key + table.clustering)
+        columns = {name.decode(): c for name, c in table.columns.items() if c.current}
+        actual = {}
+        for record in chdb_records(path, database, default_target(keyspace, table.name)):
+            key = tuple(ch_read(record[k.name], k.type) for k in keys)
+            actual[key] = {name: ch_read(record[name], c.type) for name, c in columns.items()}
+        problems += diff(table.name, ch_expected(table, select_all(session, table)), actual)
+    return problems
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_run_converges_serves_metrics_and_drains_on_sigterm(
+    tmp_path: Path, cql_session: Any, registry: SchemaRegistry, cdc_raw: Path, replication: str,
+    postgres_dsn: str, pg_schema: str,
+) -> None:  # fmt: skip
+    keyspace = unique_keyspace("repl_run")
+    _setup(cql_session, keyspace, replication)
+    for statement in Workload(keyspace, 21, 200, alter_at=100).statements():
+        run(cql_session, statement)
+    end = _end(cdc_raw)
+    pg, port = pg_parts(postgres_dsn), free_port()
+    config = write_config(tmp_path / "config.yaml", **_config(tmp_path, cdc_raw, keyspace, pg, pg_schema, port))
+    replicator = Replicator(config, _env(pg), tmp_path)
+    replicator.start()
+    try:
+        wait_until(
+            lambda: _caught_up(tmp_path / "checkpoint.json", end, ["pg", "ch"]), 120, "catch-up", replicator.logs
+        )
+        status, metrics = _get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        assert f'cdc_events_processed_total{{destination="pg",table="{keyspace}.main"}}' in metrics
+        for name in ("cdc_replication_lag_seconds", "cdc_backlog_depth", "cdc_raw_bytes", "cdc_segments_pending"):
+            assert name in metrics
+        assert "cdc_commit_latency_seconds_bucket" in metrics
+        status, health = _get(f"http://127.0.0.1:{port}/health")
+        assert status == 200, health
+        assert '"pg": {"status": "up"' in health
+    finally:
+        code = replicator.stop()
+    assert code == 0, replicator.logs()
+    assert '"message": "stopped"' in replicator.logs()
+    problems = _compare_pg(postgres_dsn, pg_schema, cql_session, registry, keyspace)
+    problems += _compare_ch(tmp_path / "chdb", pg_schema, cql_session, registry, keyspace)
+    assert not problems, "\n".join(problems[:30])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_run_killed_at_random_points_converges(
+    tmp_path: Path, cql_session: Any, registry: SchemaRegistry, cdc_raw: Path, replication: str,
+    postgres_dsn: str, pg_schema: str, seed: int,
+) -> None:  # fmt: skip
+    """SIGKILL at ten random points per seed while Cassandra is being written, restart each time."""
+    keyspace = unique_keyspace(f"repl_kill{seed}")
+    _setup(cql_session, keyspace, replication)
+    pg, port = pg_parts(postgres_dsn), free_port()
+    config = _config(tmp_path, cdc_raw, keyspace, pg, pg_schema, port, batch_size=25)
+    replicator = Replicator(write_config(tmp_path / "config.yaml", **config), _env(pg), tmp_path)
+    r = random.Random(seed)
+    statements = list(Workload(keyspace, seed, 240, alter_at=120).statements())
+    done = threading.Event()
+
+    def write() -> None:
+        for statement in statements:
+            run(cql_session, statement)
+            time.sleep(0.06)
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    kills = 0
+    try:
+        while kills < 10:
+            replicator.start()
+            time.sleep(r.uniform(1.0, 3.0))
+            assert replicator.alive(), replicator.logs()
+            replicator.kill()
+            kills += 1
+        writer.join()
+        end = _end(cdc_raw)
+        replicator.start()
+        wait_until(
+            lambda: _caught_up(tmp_path / "checkpoint.json", end, ["pg", "ch"]), 120, "catch-up", replicator.logs
+        )
+    finally:
+        writer.join()
+        if replicator.alive():
+            assert replicator.stop() == 0
+    assert kills == 10
+    problems = _compare_pg(postgres_dsn, pg_schema, cql_session, registry, keyspace)
+    problems += _compare_ch(tmp_path / "chdb", pg_schema, cql_session, registry, keyspace)
+    assert not problems, "\n".join(problems[:30])
+
+
+def test_destination_cut_off_does_not_stop_the_others_and_catches_up(
+    tmp_path: Path, cql_session: Any, registry: SchemaRegistry, cdc_raw: Path, replication: str,
+    postgres_dsn: str, pg_schema: str,
+) -> None:  # fmt: skip
+    keyspace = unique_keyspace("repl_cut")
+    _setup(cql_session, keyspace, replication)
+    pg, port = pg_parts(postgres_dsn), free_port()
+    host, _, pg_port = pg["endpoint"].rpartition(":")
+    proxy = Proxy((host, int(pg_port)))
+    proxy.start()
+    config = _config(tmp_path, cdc_raw, keyspace, {**pg, "endpoint": f"127.0.0.1:{proxy.port}"}, pg_schema, port)
+    replicator = Replicator(write_config(tmp_path / "config.yaml", **config), _env(pg), tmp_path)
+    workload = Workload(keyspace, 31, 240, alter_at=200)
+    statements = list(workload.statements())
+    checkpoint = tmp_path / "checkpoint.json"
+    replicator.start()
+    try:
+        for statement in statements[:80]:
+            run(cql_session, statement)
+        first = _end(cdc_raw)
+        wait_until(lambda: _caught_up(checkpoint, first, ["pg", "ch"]), 120, "first catch-up", replicator.logs)
+
+        proxy.cut()
+        for statement in statements[80:]:
+            run(cql_session, statement)
+        second = _end(cdc_raw)
+        wait_until(lambda: _caught_up(checkpoint, second, ["ch"]), 120, "clickhouse going on", replicator.logs)
+        report = read_checkpoint(checkpoint)
+        assert report is not None
+        pg_progress = next(d for d in report["destinations"] if d["name"] == "pg")
+        assert Position.parse(pg_progress["position"]) < second
+        wait_until(lambda: _get(f"http://127.0.0.1:{port}/health")[0] == 503, 30, "/health to say 503", replicator.logs)
+        time.sleep(5)  # the outage lasts: retries back off, nothing else stops
+
+        proxy.start()
+        wait_until(lambda: _caught_up(checkpoint, second, ["pg", "ch"]), 120, "postgres catching up", replicator.logs)
+        wait_until(lambda: _get(f"http://127.0.0.1:{port}/health")[0] == 200, 30, "/health back to 200")
+    finally:
+        proxy.cut()
+        code = replicator.stop()
+    assert code == 0
+    problems = _compare_pg(postgres_dsn, pg_schema, cql_session, registry, keyspace)
+    problems += _compare_ch(tmp_path / "chdb", pg_schema, cql_session, registry, keyspace)
+    assert not problems, "\n".join(problems[:30])
