@@ -1,0 +1,121 @@
+"""Folding events into per-key states: Cassandra's tie rules, and order/duplicate independence."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import pytest
+from cdc_replicator.events import Bound, Cell, ChangeEvent, ComplexColumn, Deletion, Liveness, Operation, Position
+from cdc_replicator.sinks.layout import layout_for
+from cdc_replicator.sinks.merge import Folder, Register, TableBatch
+from cdc_replicator.sinks.pgtypes import converter
+
+from tests.unit.masking.support import make_table
+
+pytestmark = pytest.mark.unit
+
+TABLE = make_table("ks", "t", [("pk", "int")], [("ck", "int")], [("v", "text"), ("s", "set<text>"), ("n", "int")])
+LAYOUT = layout_for(TABLE)
+
+
+def _folder() -> Folder:
+    return Folder(LAYOUT, lambda _column, cql: converter(cql))
+
+
+def test_higher_timestamp_wins() -> None:
+    assert Register(2, "a", None).beats(Register(1, "z", None))
+    assert not Register(1, "z", None).beats(Register(2, "a", None))
+
+
+def test_equal_timestamps_follow_resolve_regular() -> None:
+    tombstone, expiring, live = Register(5, None, None), Register(5, "b", 100), Register(5, "c", None)
+    assert tombstone.beats(expiring)
+    assert tombstone.beats(live)
+    assert expiring.beats(live)
+    assert Register(5, "a", 200).beats(expiring)  # of two expiring cells the later expiry wins
+    assert Register(5, "d", None).beats(live)  # of two live cells the greater value wins
+    assert not live.beats(Register(5, "d", None))
+    assert not tombstone.beats(Register(5, None, None))
+
+
+def _random_event(r: random.Random, n: int) -> ChangeEvent:
+    pk, ck = {"pk": r.randint(0, 2)}, {"ck": r.randint(0, 3)}
+    ts = r.randint(1, 30)  # few timestamps: plenty of ties
+    position = Position(1, n)
+    choice = r.random()
+    base: dict[str, Any] = {
+        "keyspace": "ks",
+        "table": "t",
+        "table_id": TABLE.id,
+        "partition_key": pk,
+        "position": position,
+    }
+    if choice < 0.1:
+        return ChangeEvent(operation=Operation.DELETE_PARTITION, clustering={}, deletion=Deletion(ts, 0), **base)
+    if choice < 0.2:
+        low = r.randint(0, 3)
+        return ChangeEvent(
+            operation=Operation.DELETE_RANGE,
+            clustering={},
+            deletion=Deletion(ts, 0),
+            range_start=Bound((low,), r.random() < 0.5),
+            range_end=Bound((low + 1,), r.random() < 0.5),
+            **base,
+        )
+    cells = {}
+    if r.random() < 0.7:
+        ttl = r.choice([None, 60])
+        cells["v"] = Cell(r.choice(["a", "b", None]), ts, ttl, 1000 + ts if ttl else None, deleted=r.random() < 0.1)
+    if r.random() < 0.3:
+        cells["n"] = Cell(r.randint(-5, 5), ts)
+    complex_columns = {}
+    if r.random() < 0.4:
+        deletion = Deletion(ts - 1, 0) if r.random() < 0.3 else None
+        elements = tuple(Cell(None, ts, path=r.choice("xyz"), deleted=r.random() < 0.2) for _ in range(2))
+        complex_columns["s"] = ComplexColumn(deletion, elements)
+    return ChangeEvent(
+        operation=Operation.DELETE_ROW if r.random() < 0.1 else Operation.UPSERT,
+        clustering=ck,
+        deletion=Deletion(ts, 0) if r.random() < 0.1 else None,
+        liveness=Liveness(ts, *((60, 2000) if r.random() < 0.2 else ())) if r.random() < 0.5 else None,
+        cells=cells,
+        complex=complex_columns,
+        **base,
+    )
+
+
+def _state(events: list[ChangeEvent]) -> Any:
+    batch = TableBatch(LAYOUT)
+    folder = _folder()
+    for event in events:
+        folder.fold(batch, event)
+    return (batch.rows, batch.statics, batch.partitions, batch.ranges, batch.max_timestamp)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_folding_ignores_order_and_duplicates(seed: int) -> None:
+    r = random.Random(seed)
+    events = [_random_event(r, n) for n in range(60)]
+    replayed = events * 2
+    r.shuffle(replayed)
+    assert _state(events) == _state(replayed)
+
+
+def test_range_bound_identity_is_stable() -> None:
+    event = ChangeEvent(
+        keyspace="ks",
+        table="t",
+        table_id=uuid.uuid4(),
+        operation=Operation.DELETE_RANGE,
+        partition_key={"pk": 1},
+        clustering={},
+        position=Position(1, 1),
+        deletion=Deletion(9, 0),
+        range_start=Bound((1,), True),
+        range_end=Bound((2,), False),
+    )
+    first, second = _state([event]), _state([event, event])
+    assert first == second
+    assert len(first[3]) == 1
