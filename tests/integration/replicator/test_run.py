@@ -262,3 +262,40 @@ def test_destination_cut_off_does_not_stop_the_others_and_catches_up(
     problems = _compare_pg(postgres_dsn, pg_schema, cql_session, registry, keyspace)
     problems += _compare_ch(tmp_path / "chdb", pg_schema, cql_session, registry, keyspace)
     assert not problems, "\n".join(problems[:30])
+
+
+@pytest.mark.multinode
+def test_three_nodes_three_replicators_one_destination_converge(
+    tmp_path: Path, cql_session: Any, registry: SchemaRegistry, cassandra_cluster: list[dict[str, Any]],
+    postgres_dsn: str, pg_schema: str,
+) -> None:  # fmt: skip
+    """Replication factor 3: every change reaches Postgres three times, from three nodes, in no
+    agreed order, through three replicators merging into the same tables."""
+    nodes = cassandra_cluster[:3]
+    assert len(nodes) == 3
+    keyspace = unique_keyspace("repl_three")
+    _setup(cql_session, keyspace, "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+    pg = pg_parts(postgres_dsn)
+    replicators = []
+    for node in nodes:
+        home = tmp_path / node["name"]
+        home.mkdir()
+        config = _config(home, Path(node["cdc_raw"]), keyspace, pg, pg_schema, free_port())
+        config["source"]["nodeName"] = node["name"]
+        config["source"]["contactPoints"] = [f"{node['address']}:{node['cql_port']}"]
+        config["destinations"] = config["destinations"][:1]  # chDB is one process's: Postgres is shared
+        replicators.append(Replicator(write_config(home / "config.yaml", **config), _env(pg), home))
+    for replicator in replicators:
+        replicator.start()
+    try:
+        for statement in Workload(keyspace, 41, 200, alter_at=100).statements():
+            run(cql_session, statement)
+        for node, replicator in zip(nodes, replicators, strict=True):
+            end = _end(Path(node["cdc_raw"]))
+            ckpt = tmp_path / node["name"] / "checkpoint.json"
+            wait_until(lambda c=ckpt, e=end: _caught_up(c, e, ["pg"]), 180, f"{node['name']}", replicator.logs)
+    finally:
+        codes = [r.stop() for r in replicators]
+    assert codes == [0, 0, 0]
+    problems = _compare_pg(postgres_dsn, pg_schema, cql_session, registry, keyspace)
+    assert not problems, "\n".join(problems[:30])
