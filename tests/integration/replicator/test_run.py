@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
 import threading
 import time
 import urllib.error
@@ -299,3 +300,52 @@ def test_three_nodes_three_replicators_one_destination_converge(
     assert codes == [0, 0, 0]
     problems = _compare_pg(postgres_dsn, pg_schema, cql_session, registry, keyspace)
     assert not problems, "\n".join(problems[:30])
+
+
+def test_segments_released_only_once_every_destination_is_past_them(
+    tmp_path: Path, cassandra_node: dict[str, Any], postgres_dsn: str, pg_schema: str
+) -> None:
+    """On a copy of two finished segments: one destination unreachable at start holds them back
+    (and /health says so); once it is reachable and caught up, both segments are deleted."""
+    from cdc_replicator.commitlog.cdc_dir import list_segments
+
+    source = Path(cassandra_node["cdc_raw"])
+    finished = [s for s in list_segments(source) if (state := s.idx_state()) is not None and state.completed][-2:]
+    assert len(finished) == 2, "the lab's node 1 has fewer than two finished CDC segments"
+    copy = tmp_path / "cdc_raw"
+    copy.mkdir()
+    for segment in finished:
+        shutil.copyfile(segment.log, copy / segment.log.name)
+        shutil.copyfile(segment.idx, copy / segment.idx.name)
+    pg = pg_parts(postgres_dsn)
+    host, _, pg_port = pg["endpoint"].rpartition(":")
+    proxy = Proxy((host, int(pg_port)))  # not started: connections are refused
+    port = free_port()
+    config = _config(tmp_path, copy, "no_such_keyspace", pg, pg_schema, port, delete=True)
+    late = {**config["destinations"][0], "name": "pg-late", "endpoint": f"127.0.0.1:{proxy.port}"}
+    config["destinations"] = [config["destinations"][0], late]
+    replicator = Replicator(write_config(tmp_path / "config.yaml", **config), _env(pg), tmp_path)
+    past = Position(finished[-1].segment_id + 1, 0)
+    ckpt = tmp_path / "checkpoint.json"
+    replicator.start()
+    try:
+        wait_until(lambda: _caught_up(ckpt, past, ["pg"]), 120, "pg past both segments", replicator.logs)
+        report = read_checkpoint(ckpt)
+        assert report is not None
+        late_progress = next(d for d in report["destinations"] if d["name"] == "pg-late")
+        assert late_progress["position"] is None
+        assert late_progress["lastError"]
+        status, health = _get(f"http://127.0.0.1:{port}/health")
+        assert status == 503
+        assert '"pg-late": {"status": "down"' in health
+        time.sleep(2)  # a few release rounds
+        assert sorted(p.name for p in copy.iterdir()) == sorted(
+            [s.log.name for s in finished] + [s.idx.name for s in finished]
+        )
+        proxy.start()
+        wait_until(lambda: _caught_up(ckpt, past, ["pg", "pg-late"]), 120, "pg-late catching up", replicator.logs)
+        wait_until(lambda: not any(copy.iterdir()), 30, "segments released", replicator.logs)
+    finally:
+        proxy.cut()
+        code = replicator.stop()
+    assert code == 0
