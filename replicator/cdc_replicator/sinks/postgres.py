@@ -280,6 +280,7 @@ class PostgresSink:
             async with conn.transaction():
                 await self._merge(conn, table, batch)
         except asyncpg.DataError as exc:
+            self._stages.clear()  # temp stages created in the rolled-back savepoint are gone
             del result.dead[dead_before:]
             if len(events) == 1:
                 event = events[0]
@@ -357,6 +358,7 @@ class PostgresSink:
                     result.applied,
                 )
         except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+            self._stages.clear()
             raise
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             await self._drop()
@@ -368,9 +370,21 @@ class PostgresSink:
         for letter in dead:
             event = letter.event
             payload = None if event is None else json.dumps(event_to_json(event), ensure_ascii=True)
+            if payload is not None:
+                # jsonb refuses \u0000 (often the very reason the event is here): keep it visible, escaped.
+                payload = payload.replace("\\u0000", "\\\\u0000")
             position = None if event is None else f"{event.position}#{event.index}"
             records.append(
-                (self.pipeline, self.node, self.name, letter.keyspace, letter.table, position, payload, letter.error)
+                (
+                    self.pipeline,
+                    self.node,
+                    self.name,
+                    letter.keyspace,
+                    letter.table,
+                    position,
+                    payload,
+                    letter.error.replace("\x00", "\\x00"),
+                )
             )
         await conn.executemany(
             f"INSERT INTO {tbl(self.schema, 'cdc_dead_letters')} "
