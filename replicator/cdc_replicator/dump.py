@@ -58,8 +58,9 @@ logged as the leader replica's new running total for its shard, not as the delta
 
 Exit status: 0 on success, 2 on bad input (unreadable, truncated or corrupt segment, CRC
 mismatch, unsupported version or encryption, not a segment) with a one-line error on
-stderr naming the file, the offset and the reason. With --follow, a corrupt segment is
-reported as {"error": ...} on stdout and on stderr, counted, and skipped.
+stderr naming the file, the offset and the reason. With --follow, a corrupt section is
+reported as {"error", "file", "offset", "errors": count} on stdout and on stderr, and
+skipped (the rest of the segment when its header or sync-marker chain is broken).
 
 examples:
   cdc-replicator dump /var/lib/cassandra/cdc_raw --cassandra 127.0.0.1:9042 --keyspace shop
@@ -186,7 +187,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for item in stream:
         if isinstance(item, ReadError):
             line = _error_line(item.error)
-            err.write(f"cdc-replicator dump: error: {line} (skipping the rest of the segment)\n")
+            err.write(f"cdc-replicator dump: error: {line} (skipped)\n")
             _write(
                 out,
                 {

@@ -141,6 +141,12 @@ def test_corruption_is_reported_with_file_offset_and_reason(
     entries = _entries_of(source.log, events)
     victim = entries[len(entries) // 2]
     cassandra = f"{cassandra_node['address']}:{cassandra_node['cql_port']}"
+    # Corruption is only corruption where Cassandra declared the data durable: wait for the
+    # commitlog sync (every 10 s) to cover the victim.
+    deadline = time.monotonic() + 30
+    while (state := source.idx_state()) is None or state.offset < victim.position:
+        assert time.monotonic() < deadline, "the commitlog sync never covered the entry"
+        time.sleep(0.5)
 
     flipped = _copy(source.log, tmp_path / "flipped")
     with flipped.open("r+b") as f:
@@ -152,6 +158,15 @@ def test_corruption_is_reported_with_file_offset_and_reason(
         list(segment.entries())
     assert caught.value.offset == victim.start
     assert "CRC" in caught.value.reason
+    # Tolerant reading reports the corrupt section and goes on with the next ones.
+    reported: list[CorruptSegmentError] = []
+    with Segment(flipped) as segment, Segment(source.log) as original:
+        tolerant = [e.position for e in segment.entries(on_corrupt=reported.append)]
+        intact = [e.position for e in original.entries(read_ahead=True)]
+    assert [r.offset for r in reported] == [victim.start]
+    assert [p for p in intact if p <= victim.start] == [p for p in tolerant if p <= victim.start]
+    assert victim.position not in tolerant
+    assert set(tolerant) <= set(intact)
 
     result = _dump(str(flipped), cassandra=cassandra)
     assert result.returncode == 2

@@ -10,6 +10,7 @@ from pathlib import Path
 from cdc_replicator.commitlog.cdc_dir import SegmentFile, list_segments, segment_file
 from cdc_replicator.commitlog.errors import (
     CommitLogError,
+    CorruptSegmentError,
     MutationDecodeError,
     SegmentNotReadyError,
     UnknownTableError,
@@ -31,7 +32,7 @@ class ReadStats:
 
 @dataclass(frozen=True, slots=True)
 class ReadError:
-    """A problem ``follow`` mode reports and moves past (the rest of the segment is skipped)."""
+    """A problem ``follow`` mode reports and moves past (the corrupt section or segment)."""
 
     error: CommitLogError
 
@@ -49,8 +50,16 @@ class CommitLogReader:
         self.read_ahead = read_ahead
         self.stats = ReadStats()
 
-    def segment_events(self, source: SegmentFile, after: Position | None = None) -> Iterator[ChangeEvent]:
-        """Events of one segment (its idx, if any, bounds what counts as durable)."""
+    def segment_events(
+        self,
+        source: SegmentFile,
+        after: Position | None = None,
+        on_corrupt: Callable[[CorruptSegmentError], None] | None = None,
+    ) -> Iterator[ChangeEvent]:
+        """Events of one segment (its idx, if any, bounds what counts as durable).
+
+        ``on_corrupt``: see ``Segment.entries`` (a corrupt section is reported and skipped).
+        """
         if after is not None and after.segment_id > source.segment_id:
             return
         start = after.position if after is not None and after.segment_id == source.segment_id else 0
@@ -62,7 +71,8 @@ class CommitLogReader:
             version = segment.descriptor.messaging_version
             decode = self.decoder.decode
             stats = self.stats
-            for entry in segment.entries(after=start, limit=limit, read_ahead=self.read_ahead):
+            entries = segment.entries(after=start, limit=limit, read_ahead=self.read_ahead, on_corrupt=on_corrupt)
+            for entry in entries:
                 if state is None and entry.durable:
                     # Without an idx nothing is known to be durable: a section's marker is
                     # written before the section is flushed, the idx only after.
@@ -84,6 +94,16 @@ class CommitLogReader:
         for source in sorted(sources, key=lambda s: s.segment_id):
             yield from self.segment_events(source, after)
 
+    def _drain(self, corrupt: list[CorruptSegmentError], reported: set[tuple[Path, int]]) -> Iterator[ReadError]:
+        """Report each corrupt section once, although every pass over the segment meets it."""
+        while corrupt:
+            error = corrupt.pop(0)
+            if (error.path, error.offset) in reported:
+                continue
+            reported.add((error.path, error.offset))
+            self.stats.errors += 1
+            yield ReadError(error)
+
     def follow(
         self,
         directory: Path,
@@ -96,12 +116,15 @@ class CommitLogReader:
         ``stop`` is asked whenever there is nothing new to read (None: follow forever).
 
         A segment is left behind once its idx says COMPLETED and everything up to its
-        offset has been read. A corrupt segment is reported once (a ``ReadError``) and
-        skipped from there on; errors are also counted in ``stats.errors``.
+        offset has been read. A corrupt section is reported (a ``ReadError``) and skipped; a
+        segment whose header or sync-marker chain is broken is reported once and skipped
+        from there on. Errors are counted in ``stats.errors``.
         """
         cursor = after
         broken: set[int] = set()
         closing: set[int] = set()
+        corrupt: list[CorruptSegmentError] = []
+        reported: set[tuple[Path, int]] = set()
         while True:
             progressed = False
             segments = list_segments(directory)
@@ -109,10 +132,12 @@ class CommitLogReader:
                 if source.segment_id in broken or (cursor is not None and source.segment_id < cursor.segment_id):
                     continue
                 try:
-                    for event in self.segment_events(source, cursor):
+                    for event in self.segment_events(source, cursor, corrupt.append):
+                        yield from self._drain(corrupt, reported)
                         progressed = True
                         cursor = event.position
                         yield event
+                    yield from self._drain(corrupt, reported)
                     state = source.idx_state()
                 except SegmentNotReadyError:
                     break

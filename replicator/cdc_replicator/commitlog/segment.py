@@ -110,7 +110,13 @@ class Segment:
     def compressed(self) -> bool:
         return self._decompress is not None
 
-    def entries(self, after: int = 0, limit: int | None = None, read_ahead: bool = False) -> Iterator[Entry]:
+    def entries(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        read_ahead: bool = False,
+        on_corrupt: Callable[[CorruptSegmentError], None] | None = None,
+    ) -> Iterator[Entry]:
         """Yield the entries whose position is greater than ``after``.
 
         ``limit`` is the durable offset from the idx file: entries ending past it are only
@@ -119,15 +125,25 @@ class Segment:
         whole file as durable (a closed segment, or a copy without its idx).
         Read-ahead only applies to plain segments: compressed sections reach the file whole,
         at sync time.
+
+        Corruption raises ``CorruptSegmentError``; with ``on_corrupt``, corruption inside a
+        section (an entry, a compressed block) is passed to it instead and reading goes on
+        with the next section. A broken sync marker still raises: the chain is lost there.
         """
         if self._decompress is not None:
-            yield from self._compressed_entries(after, limit)
+            yield from self._compressed_entries(after, limit, on_corrupt)
         else:
-            yield from self._plain_entries(after, limit, read_ahead)
+            yield from self._plain_entries(after, limit, read_ahead, on_corrupt)
 
     # -- plain (memory-mapped) segments ---------------------------------------------------
 
-    def _plain_entries(self, after: int, limit: int | None, read_ahead: bool) -> Iterator[Entry]:
+    def _plain_entries(
+        self,
+        after: int,
+        limit: int | None,
+        read_ahead: bool,
+        on_corrupt: Callable[[CorruptSegmentError], None] | None,
+    ) -> Iterator[Entry]:
         buf = self._map
         size = self.size
         id_low, id_high = self.segment_id & 0xFFFF_FFFF, self.segment_id >> 32
@@ -153,14 +169,21 @@ class Segment:
                     f"sync marker points to {end}, outside the file ({size} bytes): truncated?",
                 )
             if end > after:
-                yield from self._section(pos + SYNC_MARKER_SIZE, end, after, limit, tentative, read_ahead)
+                try:
+                    yield from self._section(pos + SYNC_MARKER_SIZE, end, after, limit, tentative, read_ahead)
+                except CorruptSegmentError as exc:
+                    if on_corrupt is None:
+                        raise
+                    on_corrupt(exc)
             if limit is not None and end >= limit and not read_ahead:
                 return
             pos = end
 
     # -- compressed segments -------------------------------------------------------------
 
-    def _compressed_entries(self, after: int, limit: int | None) -> Iterator[Entry]:
+    def _compressed_entries(
+        self, after: int, limit: int | None, on_corrupt: Callable[[CorruptSegmentError], None] | None
+    ) -> Iterator[Entry]:
         assert self._decompress is not None
         buf = self._map
         size = self.size
@@ -186,29 +209,40 @@ class Segment:
             logical_end = content + length
             if logical_end > after:
                 try:
-                    plain = self._decompress(buf[pos + SYNC_MARKER_SIZE + 4 : end], length)
-                except Exception as exc:
-                    raise CorruptSegmentError(
-                        self.path, pos, f"{self.descriptor.compression} section does not decompress: {exc}"
-                    ) from exc
-                if len(plain) != length:
-                    raise CorruptSegmentError(
-                        self.path, pos, f"section decompressed to {len(plain)} bytes, header says {length}"
-                    )
-                yield from _entries_in(
-                    self.path,
-                    self.segment_id,
-                    plain,
-                    start=0,
-                    stop=length,
-                    base=content,
-                    after=after,
-                    limit=limit,
-                    tentative=False,
-                    read_ahead=False,
-                )
+                    yield from self._compressed_section(pos, end, length, content, after, limit)
+                except CorruptSegmentError as exc:
+                    if on_corrupt is None:
+                        raise
+                    on_corrupt(exc)
             pos = end
             logical = logical_end
+
+    def _compressed_section(  # noqa: PLR0917 - internal
+        self, pos: int, end: int, length: int, content: int, after: int, limit: int | None
+    ) -> Iterator[Entry]:
+        assert self._decompress is not None
+        try:
+            plain = self._decompress(self._map[pos + SYNC_MARKER_SIZE + 4 : end], length)
+        except Exception as exc:
+            raise CorruptSegmentError(
+                self.path, pos, f"{self.descriptor.compression} section does not decompress: {exc}"
+            ) from exc
+        if len(plain) != length:
+            raise CorruptSegmentError(
+                self.path, pos, f"section decompressed to {len(plain)} bytes, header says {length}"
+            )
+        yield from _entries_in(
+            self.path,
+            self.segment_id,
+            plain,
+            start=0,
+            stop=length,
+            base=content,
+            after=after,
+            limit=limit,
+            tentative=False,
+            read_ahead=False,
+        )
 
     def _section(  # noqa: PLR0917 - internal, called from two places
         self, start: int, end: int | None, after: int, limit: int | None, tentative: bool, read_ahead: bool
