@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cdc_replicator.schema.loader import load_snapshot, schema_version
+from cdc_replicator.schema.registry import SchemaRegistry
 
 from tests.integration.commitlog import fixtures
 from tests.integration.commitlog.helpers import only, registry_for, run, start_position, wait_for_events
@@ -42,3 +44,11 @@ def test_alter_add_drop_and_unknown_table(cql_session: Any, keyspace: str, cdc_r
     assert table is not None
     (row,) = cql_session.execute(f"SELECT b FROM {t} WHERE pk = 1")
     assert row.b is None
+
+
+def test_schema_version_change_triggers_refresh(cql_session: Any, keyspace: str) -> None:
+    registry = SchemaRegistry(lambda: load_snapshot(cql_session), version_source=lambda: schema_version(cql_session))
+    assert not registry.refresh_if_changed()
+    run(cql_session, f"CREATE TABLE {keyspace}.fresh (pk int PRIMARY KEY) WITH cdc = true")
+    assert registry.refresh_if_changed()
+    assert registry.find(keyspace, "fresh") is not None

@@ -39,3 +39,8 @@ def load_snapshot(session: Any) -> SchemaSnapshot:
         for r in session.execute("SELECT keyspace_name, type_name, field_names, field_types FROM system_schema.types")
     )
     return SchemaSnapshot(tuple(tables), columns, dropped, types)
+
+
+def schema_version(session: Any) -> object:
+    """The coordinator's schema version (changes with every schema change it has applied)."""
+    return session.execute("SELECT schema_version FROM system.local").one().schema_version

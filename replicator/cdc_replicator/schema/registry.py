@@ -124,8 +124,15 @@ def _same_definition(a: TableSchema, b: TableSchema) -> bool:
 class SchemaRegistry:
     """Table schemas by id, refreshed from a ``SchemaSource`` on demand."""
 
-    def __init__(self, source: SchemaSource, min_refresh_interval_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        source: SchemaSource,
+        min_refresh_interval_s: float = 2.0,
+        version_source: Callable[[], object] | None = None,
+    ) -> None:
         self._source = source
+        self._version_source = version_source
+        self._version: object = None
         self._min_interval = min_refresh_interval_s
         self._tables: dict[bytes, TableSchema] = {}
         # Ids still unknown after a refresh: tables dropped before we ever saw them. Their
@@ -144,6 +151,8 @@ class SchemaRegistry:
             self._unknown.clear()
         self._last_refresh = now
         self.refreshes += 1
+        if self._version_source is not None:
+            self._version = self._version_source()
         fresh = build_tables(self._source())
         for key, table in fresh.items():
             old = self._tables.get(key)
@@ -159,6 +168,16 @@ class SchemaRegistry:
             table.generation = old.generation + 1
             self._tables[key] = table
         return True
+
+    def refresh_if_changed(self) -> bool:
+        """Reload if the cluster's schema version moved (call it periodically: it is one query).
+
+        This is how schema changes are picked up before a mutation needs them; without a
+        ``version_source`` only unknown ids and columns trigger a refresh.
+        """
+        if self._version_source is None or self._version_source() == self._version:
+            return False
+        return self.refresh(force=True)
 
     def table(self, table_id: bytes) -> TableSchema | None:
         """The table with this raw 16-byte id; refreshes once (rate-limited) if unknown."""
