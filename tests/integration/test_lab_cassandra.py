@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +30,26 @@ def test_cdc_table_writes_reach_cdc_raw_with_a_durable_offset(
     cql_session.execute(f"ALTER KEYSPACE lab_smoke WITH replication = {replication}")  # the ring may have grown
     cql_session.execute("CREATE TABLE IF NOT EXISTS lab_smoke.people (id int PRIMARY KEY, email text) WITH cdc = true")
     insert = cql_session.prepare("INSERT INTO lab_smoke.people (id, email) VALUES (?, ?)")
+    run = uuid.uuid4().hex[:8]
     for i in range(100):
-        cql_session.execute(insert, (i, f"person{i}@example.com"))
+        cql_session.execute(insert, (i, f"person{i}-{run}@example.com"))
+    last = f"person99-{run}@example.com".encode()
+
+    def durable_segments_holding_the_last_write() -> list[tuple[Path, int]]:
+        return [(s, o) for s, o in _cdc_indexes(cdc_raw).items() if o > 0 and last in s.read_bytes()[:o]]
 
     cdc_raw = Path(cassandra_node["cdc_raw"])
-    # The idx file is written on each commitlog sync: every 10 s in the lab's periodic mode.
+    # The idx file is rewritten on each commitlog sync: every 10 s in the lab's periodic mode.
     deadline = time.monotonic() + 45
-    while time.monotonic() < deadline and not any(_cdc_indexes(cdc_raw).values()):
+    while time.monotonic() < deadline and not durable_segments_holding_the_last_write():
         time.sleep(0.5)
-    indexes = _cdc_indexes(cdc_raw)
-    assert indexes, f"no CommitLog-*.log with a _cdc.idx in {cdc_raw}: {sorted(p.name for p in cdc_raw.iterdir())}"
-    segment, offset = max(indexes.items(), key=lambda item: item[1])
+    found = durable_segments_holding_the_last_write()
+    assert found, f"no CommitLog-*.log whose _cdc.idx offset covers the last write in {cdc_raw}: " + ", ".join(
+        sorted(p.name for p in cdc_raw.iterdir())
+    )
+    segment, offset = found[0]
     assert segment.name.startswith("CommitLog-")
     assert offset > 0
-    assert any(b"person99@example.com" in s.read_bytes() for s in indexes), "the written value is in a segment"
 
 
 def test_nodetool_reports_every_lab_node_up_and_normal(lab_layout: Any, cassandra_nodes: list[dict[str, Any]]) -> None:
