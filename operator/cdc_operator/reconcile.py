@@ -16,10 +16,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdc_replicator.masking import keycodec
 from kubernetes import client
 from pydantic import ValidationError
 
-from cdc_operator import kube, masking_keys
+from cdc_operator import kube
 from cdc_operator.api.masking import MaskingPolicySpec
 from cdc_operator.api.pipeline import CdcPipelineSpec
 from cdc_operator.render import names
@@ -145,8 +146,8 @@ def _secret_values(fetch: _Fetcher, spec: CdcPipelineSpec, policies: list[Policy
         if ks.field not in secret.data:
             raise MissingReferenceError("VaultKeyNotFound", f"{where}: no such field")
         try:
-            raw = masking_keys.decode(secret.data[ks.field], ks.encoding, where)
-        except masking_keys.InvalidKeyError as exc:  # its message names the key and path, never the bytes
+            raw = keycodec.decode_key(secret.data[ks.field], ks.encoding, where)
+        except keycodec.InvalidKeyError as exc:  # its message names the key and path, never the bytes
             raise MissingReferenceError("MaskingKeyInvalid", str(exc)) from None
         # One encoding for the replicator (base64), whatever Vault stores; the version goes into HMAC tokens.
         env[key.env] = base64.b64encode(raw).decode()

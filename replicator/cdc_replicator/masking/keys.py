@@ -38,8 +38,6 @@ Re-keying (rotating an HMAC key or a salt)
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import os
 import threading
@@ -56,13 +54,12 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from cdc_replicator.masking import keycodec
 from cdc_replicator.masking.actions import KeyMaterial
 from cdc_replicator.masking.audit import MaskingMetrics
 from cdc_replicator.masking.policy import KeyEncoding, KeySource
 
 LOG = logging.getLogger("cdc_replicator.masking.keys")
-MIN_KEY_BYTES = 16
-"""Shorter keys or salts are refused: they would make tokens guessable by brute force."""
 SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 
 
@@ -124,20 +121,10 @@ def _location(source: KeySource) -> str:
 
 def decode_key(text: Any, encoding: KeyEncoding, where: str) -> bytes:
     """The key bytes of a stored value; errors say what is wrong and ``where``, never the value."""
-    if not isinstance(text, str):
-        raise KeyLoadError(f"{where}: the field is not a string")
     try:
-        if encoding == KeyEncoding.BASE64:
-            secret = base64.b64decode(text, validate=True)
-        elif encoding == KeyEncoding.HEX:
-            secret = bytes.fromhex(text)
-        else:
-            secret = text.encode()
-    except (binascii.Error, ValueError):
-        raise KeyLoadError(f"{where}: the field is not valid {encoding.value}") from None
-    if len(secret) < MIN_KEY_BYTES:
-        raise KeyLoadError(f"{where}: the key is {len(secret)} bytes, at least {MIN_KEY_BYTES} are needed")
-    return secret
+        return keycodec.decode_key(text, encoding, where)
+    except keycodec.InvalidKeyError as exc:
+        raise KeyLoadError(str(exc)) from None
 
 
 def keys_from_environment(

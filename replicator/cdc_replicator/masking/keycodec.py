@@ -1,9 +1,8 @@
-"""Decoding masking keys read from Vault, as the replicator would, without importing its masking engine.
+"""Turning a key's stored text into key bytes: the one definition the replicator and operator share.
 
-``cdc_replicator.masking.keys.decode_key`` is the reference; importing it would pull the masking
-engine and cassandra-driver into the operator image. This mirrors it (a unit test compares the two
-over the same inputs) so a bad key turns the pipeline ``Ready=False`` with ``MaskingKeyInvalid``
-instead of a replicator refusing to start. Messages name the key and the path, never key bytes.
+It depends on nothing but the policy model, so the operator can check keys it reads from Vault
+(and refuse a bad one with ``Ready=False``) without importing the masking engine or hvac.
+Messages name the key and where it came from, never its bytes.
 """
 
 from __future__ import annotations
@@ -13,14 +12,18 @@ import binascii
 
 from cdc_replicator.masking.policy import KeyEncoding
 
-MIN_KEY_BYTES = 16  # as cdc_replicator.masking.keys.MIN_KEY_BYTES
+MIN_KEY_BYTES = 16
+"""HMAC-SHA256 keys and salts shorter than this are guessable; refuse them."""
 
 
 class InvalidKeyError(ValueError):
     """The stored value is not a usable key; the message is safe to show."""
 
 
-def decode(text: str, encoding: KeyEncoding, where: str) -> bytes:
+def decode_key(text: object, encoding: KeyEncoding, where: str) -> bytes:
+    """The key bytes of a stored value; errors say what is wrong and ``where``, never the value."""
+    if not isinstance(text, str):
+        raise InvalidKeyError(f"{where}: the field is not a string")
     try:
         if encoding == KeyEncoding.BASE64:
             secret = base64.b64decode(text, validate=True)
