@@ -44,4 +44,11 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.event_lag = Histogram(
+            "cdc_event_lag_seconds",
+            "Per event: destination commit time minus its Cassandra write time.",
+            ["destination"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
+            registry=r,
+        )
         self.up = Gauge("cdc_destination_up", "1 while the destination accepts writes.", ["destination"], registry=r)

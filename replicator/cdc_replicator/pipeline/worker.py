@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cdc_replicator.config import DestinationProgress, Tuning
-from cdc_replicator.events import Position
+from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.observability.metrics import Metrics
 from cdc_replicator.pipeline.backoff import Backoff
 from cdc_replicator.pipeline.feed import Chunk
@@ -50,6 +50,21 @@ class Progress:
     latency_s: float | None = None
 
 
+def write_time(event: ChangeEvent) -> int:
+    """The event's newest Cassandra write timestamp (µs), 0 if it carries none."""
+    newest = 0
+    if event.deletion is not None:
+        newest = event.deletion.timestamp
+    if event.liveness is not None and event.liveness.timestamp > newest:
+        newest = event.liveness.timestamp
+    for cell in event.cells.values():
+        newest = max(newest, cell.timestamp)
+    for column in event.complex.values():
+        for cell in column.cells:
+            newest = max(newest, cell.timestamp)
+    return newest
+
+
 class Worker:
     def __init__(  # noqa: PLR0917 - all collaborators, each distinct
         self,
@@ -59,7 +74,7 @@ class Worker:
         metrics: Metrics,
         feed: FeedState,
         catch_up: CatchUp,
-        queue_chunks: int = 4,
+        queue_chunks: int = 64,
     ) -> None:
         self.sink = sink
         self.name = sink.name
@@ -132,6 +147,12 @@ class Worker:
         if result.max_write_time:
             p.last_write_time_us = max(p.last_write_time_us, result.max_write_time)
         m = self.metrics
+        now_us = time.time() * 1e6
+        observe = m.event_lag.labels(self.name).observe
+        for event in events:
+            written = write_time(event)
+            if written:
+                observe(max(0.0, (now_us - written) / 1e6))
         m.up.labels(self.name).set(1)
         m.commit_seconds.labels(self.name).observe(elapsed)
         if events:
