@@ -63,6 +63,37 @@ def cassandra_cluster(lab_layout: Layout, lab: dict[str, Any]) -> list[dict[str,
 
 
 @pytest.fixture(scope="session")
+def cassandra_lz4_node(lab_layout: Layout, lab: dict[str, Any]) -> dict[str, Any]:
+    """A one-node cluster of its own (127.0.0.11) writing LZ4-compressed version-8 segments."""
+    try:
+        node = cassandra.up_lz4(lab_layout)
+    except LabError as exc:
+        pytest.fail(exc.describe(), pytrace=False)
+    return node.describe()
+
+
+@pytest.fixture(scope="session")
+def lz4_cql_session(cassandra_lz4_node: dict[str, Any]) -> Iterator[Any]:
+    cluster = _cluster_for(cassandra_lz4_node)
+    yield cluster.connect()
+    cluster.shutdown()
+
+
+def _cluster_for(node: dict[str, Any]) -> Any:
+    """A driver cluster that talks to this one node only."""
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([node["address"]]), request_timeout=30)
+    return Cluster(
+        [node["address"]],
+        port=node["cql_port"],
+        protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )
+
+
+@pytest.fixture(scope="session")
 def cassandra_nodes(lab: dict[str, Any]) -> list[dict[str, Any]]:
     return list(lab["cassandra"]["nodes"])
 
@@ -84,18 +115,7 @@ def replication(cassandra_nodes: list[dict[str, Any]]) -> str:
 
 @pytest.fixture(scope="session")
 def cql_session(cassandra_node: dict[str, Any]) -> Iterator[Any]:
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.policies import WhiteListRoundRobinPolicy
-
-    profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy([cassandra_node["address"]]), request_timeout=30
-    )
-    cluster = Cluster(
-        [cassandra_node["address"]],
-        port=cassandra_node["cql_port"],
-        protocol_version=5,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-    )
+    cluster = _cluster_for(cassandra_node)
     yield cluster.connect()
     cluster.shutdown()
 

@@ -40,6 +40,9 @@ def status(layout: Layout) -> dict[str, Any]:
         "nodes": [n.describe() for n in running],
         "cluster_name": "cdc-lab",
     }
+    lz4 = cassandra.lz4_node(layout)
+    if cassandra.is_running(lz4):
+        report["cassandra"]["lz4_node"] = lz4.describe() | {"cluster_name": lz4.cluster_name}
     if postgres.is_running(layout):
         report |= postgres.describe(layout)
     else:
@@ -56,12 +59,14 @@ def status(layout: Layout) -> dict[str, Any]:
     return report
 
 
-def up(layout: Layout, services: Sequence[str], nodes: int, heap: str | None) -> dict[str, Any]:
+def up(layout: Layout, services: Sequence[str], nodes: int, heap: str | None, lz4: bool = False) -> dict[str, Any]:
     started = time.monotonic()
     if "postgres" in services:
         postgres.up(layout)
     if "cassandra" in services:
         cassandra.up(layout, nodes, heap)
+        if lz4:
+            cassandra.up_lz4(layout)
     if "kubernetes" in services or "openbao" in services:
         kubernetes.up(layout)
     if "openbao" in services:
@@ -86,7 +91,7 @@ def down(layout: Layout, purge: bool) -> None:
 def _print_human(report: dict[str, Any]) -> None:
     c = report["cassandra"]
     print(f"cassandra   {c.get('version') or 'not running'}")
-    for node in c["nodes"]:
+    for node in [*c["nodes"], *([c["lz4_node"]] if "lz4_node" in c else [])]:
         print(f"  {node['name']}  {node['address']}:{node['cql_port']}  cdc_raw={node['cdc_raw']}")
     for name, key in (
         ("postgres", "dsn"),
@@ -115,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="Cassandra nodes on 127.0.0.1..N (1-3, default 1)",
     )
+    p_up.add_argument(
+        "--cassandra-lz4",
+        action="store_true",
+        help="also start a one-node cluster on 127.0.0.11 writing LZ4-compressed version-8 segments",
+    )
     p_up.add_argument("--cassandra-heap", help="JVM heap per Cassandra node (default 1024M, 768M for 3 nodes)")
     p_up.add_argument(
         "--only",
@@ -140,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     layout.root.mkdir(parents=True, exist_ok=True)
     try:
         if args.command == "up":
-            report = up(layout, args.only, args.cassandra_nodes, args.cassandra_heap)
+            report = up(layout, args.only, args.cassandra_nodes, args.cassandra_heap, args.cassandra_lz4)
             if args.json:
                 print(json.dumps(report, indent=2))
             else:

@@ -132,6 +132,10 @@ class Node:
     storage_port: int
     jmx_port: int
     token: int
+    name: str = ""
+    cluster_name: str = "cdc-lab"
+    extra_yaml: str = ""
+    """Settings appended to cassandra.yaml (later keys win in SnakeYAML's map)."""
 
     @property
     def address(self) -> str:
@@ -159,7 +163,7 @@ class Node:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "name": f"node{self.index + 1}",
+            "name": self.name or f"node{self.index + 1}",
             "address": self.address,
             "cql_port": self.cql_port,
             "jmx_port": self.jmx_port,
@@ -216,7 +220,7 @@ def install(layout: Layout) -> Path:
 
 def _yaml(node: Node, seeds: str) -> str:
     return f"""\
-cluster_name: cdc-lab
+cluster_name: {node.cluster_name}
 num_tokens: 1
 initial_token: {node.token}
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
@@ -246,7 +250,7 @@ authorizer: AllowAllAuthorizer
 concurrent_compactors: 1
 concurrent_reads: 8
 concurrent_writes: 16
-"""
+{node.extra_yaml}"""
 
 
 def _command(layout: Layout, node: Node, lib: Path, heap: str) -> list[str]:
@@ -318,23 +322,8 @@ def up(layout: Layout, count: int, heap: str | None = None) -> list[Node]:
     wanted = nodes(layout, count)
     seeds = f"{wanted[0].address}:{wanted[0].storage_port}"
     for node in wanted:
-        if is_running(node):
-            continue
-        for sub in ("conf", "data", "commitlog", "cdc_raw", "saved_caches", "hints", "logs"):
-            (node.root / sub).mkdir(parents=True, exist_ok=True)
-        (node.root / "conf" / "cassandra.yaml").write_text(_yaml(node, seeds))
-        (node.root / "conf" / "logback.xml").write_text(LOGBACK)
-        print(f"lab: starting Cassandra {node.address}:{node.cql_port}", flush=True)
-        procs.start(_command(layout, node, lib, heap), node.pidfile, node.stdout_log, MARKER)
         # One at a time, as ccm does: concurrent joins race for the ring.
-        procs.wait_until(
-            partial(_cql_ready, node, node.index),
-            service=f"{SERVICE} {node.address}",
-            what="a CQL query",
-            timeout=180,
-            log=[node.stdout_log, node.log],
-            alive=partial(is_running, node),
-        )
+        _start(layout, node, lib, heap, seeds, peers=node.index)
     for node in wanted:
         procs.wait_until(
             partial(_cql_ready, node, count - 1),
@@ -346,6 +335,55 @@ def up(layout: Layout, count: int, heap: str | None = None) -> list[Node]:
     return wanted
 
 
+def _start(layout: Layout, node: Node, lib: Path, heap: str, seeds: str, *, peers: int) -> None:
+    if is_running(node):
+        return
+    for sub in ("conf", "data", "commitlog", "cdc_raw", "saved_caches", "hints", "logs"):
+        (node.root / sub).mkdir(parents=True, exist_ok=True)
+    (node.root / "conf" / "cassandra.yaml").write_text(_yaml(node, seeds))
+    (node.root / "conf" / "logback.xml").write_text(LOGBACK)
+    print(f"lab: starting Cassandra {node.name or node.address} on {node.address}:{node.cql_port}", flush=True)
+    procs.start(_command(layout, node, lib, heap), node.pidfile, node.stdout_log, MARKER)
+    procs.wait_until(
+        partial(_cql_ready, node, peers),
+        service=f"{SERVICE} {node.address}",
+        what="a CQL query",
+        timeout=180,
+        log=[node.stdout_log, node.log],
+        alive=partial(is_running, node),
+    )
+
+
+def lz4_node(layout: Layout) -> Node:
+    """A single-node cluster of its own writing LZ4-compressed, descriptor-version-8 segments.
+
+    The ring's nodes keep Cassandra 5.0's defaults (plain version 7); this one proves the
+    reader on the other format Cassandra writes. It starts only when asked for.
+    """
+    return Node(
+        index=10,
+        root=layout.root / "cassandra" / "lz4",
+        cql_port=layout.ports.cassandra_cql,
+        storage_port=layout.ports.cassandra_storage,
+        jmx_port=layout.ports.cassandra_jmx_base + 10,
+        token=0,
+        name="lz4",
+        cluster_name="cdc-lab-lz4",
+        extra_yaml=(
+            "commitlog_compression:\n  - class_name: LZ4Compressor\n"
+            # NONE drops the 4.x-compatible format: commitlog descriptors become version 8.
+            "storage_compatibility_mode: NONE\n"
+        ),
+    )
+
+
+def up_lz4(layout: Layout) -> Node:
+    lib = install(layout)
+    node = lz4_node(layout)
+    _start(layout, node, lib, "512M", f"{node.address}:{node.storage_port}", peers=0)
+    return node
+
+
 def running_nodes(layout: Layout) -> list[Node]:
     found = []
     for node in nodes(layout, 9):
@@ -355,7 +393,7 @@ def running_nodes(layout: Layout) -> list[Node]:
 
 
 def down(layout: Layout) -> None:
-    for node in reversed(nodes(layout, 9)):
+    for node in [lz4_node(layout), *reversed(nodes(layout, 9))]:
         if procs.stop(node.pidfile, MARKER, timeout=60):
             print(f"lab: stopped Cassandra {node.address}", flush=True)
 

@@ -1,117 +1,124 @@
-"""LZ4-compressed and version-8 segments, with logical positions.
+"""LZ4-compressed, version-8 segments written by a real Cassandra, decoded with logical positions.
 
-The lab's nodes write plain version-7 segments (Cassandra 5.0's defaults), so this test
-re-frames real entries from the lab into a compressed segment exactly as
-``CompressedSegment.write`` lays one out: header parameters naming the compressor, then per
-sync section ``marker | int32 uncompressed length | LZ4 block`` (4-byte little-endian length
-prefix, as ``LZ4Compressor`` writes it). Positions must come out logical: offsets in the
-uncompressed buffer, the same as in the plain segment.
-(Checked by hand against a real node with ``commitlog_compression: LZ4Compressor`` and
-``storage_compatibility_mode: NONE``: 2,001 events decoded from a version-8 LZ4 segment.)
+The lab's ring keeps Cassandra 5.0's defaults (plain version-7 segments); the ``lz4`` node
+is a one-node cluster of its own with ``commitlog_compression: LZ4Compressor`` and
+``storage_compatibility_mode: NONE``, so Cassandra itself writes the segments read here.
+Compressed sections reach the file whole at each sync (every 10 s in the lab), so these
+tests wait for the sync rather than reading ahead.
 """
 
 from __future__ import annotations
 
-import json
-import struct
-import zlib
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import lz4.block  # type: ignore[import-untyped]
 import pytest
-from cdc_replicator.commitlog.descriptor import crc_ints
 from cdc_replicator.commitlog.errors import CorruptSegmentError
-from cdc_replicator.commitlog.mutation import MutationDecoder
-from cdc_replicator.commitlog.segment import Entry, Segment
-from cdc_replicator.schema.registry import SchemaRegistry
+from cdc_replicator.commitlog.segment import Segment
 
-from tests.integration.commitlog import fixtures
-from tests.integration.commitlog.helpers import only, run, start_position, wait_for_events
+from tests.integration.commitlog.helpers import (
+    create_keyspace,
+    drop_keyspaces,
+    only,
+    registry_for,
+    run,
+    start_position,
+    unique_keyspace,
+    wait_for_events,
+)
 
 pytestmark = pytest.mark.integration
-cdc_raw, keyspace, registry = fixtures.cdc_raw, fixtures.keyspace, fixtures.registry
+
+ROWS = 40
+# Repetitive text compresses well, so logical offsets run far past the file's physical size.
+FILLER = "compressible " * 150
 
 
-def _header(version: int, segment_id: int, params: dict[str, Any]) -> bytes:
-    raw = json.dumps(params).encode()
-    crc = zlib.crc32(raw, crc_ints(version, segment_id, segment_id >> 32, len(raw)))
-    return struct.pack(">iqH", version, segment_id, len(raw)) + raw + struct.pack(">I", crc)
+@pytest.fixture(scope="module")
+def lz4_keyspace(lz4_cql_session: Any) -> Iterator[str]:
+    name = unique_keyspace("lz4")
+    create_keyspace(lz4_cql_session, name, 1)
+    yield name
+    drop_keyspaces(lz4_cql_session, name)
 
 
-def _frame(data: bytes) -> bytes:
-    size = struct.pack(">i", len(data))
-    return size + struct.pack(">I", zlib.crc32(size)) + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(size)))
+@pytest.fixture(scope="module")
+def lz4_cdc_raw(cassandra_lz4_node: dict[str, Any]) -> Path:
+    return Path(cassandra_lz4_node["cdc_raw"])
 
 
-def _compressed_segment(path: Path, version: int, segment_id: int, sections: list[list[Entry]]) -> list[int]:
-    """Write the segment; return each entry's logical position (as in Cassandra's buffer)."""
-    header = _header(version, segment_id, {"compressionClass": "org.apache.cassandra.io.compress.LZ4Compressor"})
-    out = bytearray(header)
-    logical = len(header)
-    positions = []
-    for section in sections:
-        plain = b"".join(_frame(e.data) for e in section)
-        cursor = logical + 8
-        for entry in section:
-            cursor += len(entry.data) + 12
-            positions.append(cursor)
-        block = lz4.block.compress(plain)  # store_size=True: the 4-byte little-endian prefix
-        start = len(out)
-        end = start + 12 + len(block)
-        out += struct.pack(">iI", end, crc_ints(segment_id, segment_id >> 32, start))
-        out += struct.pack(">i", len(plain)) + block
-        logical += 8 + len(plain)
-    out += bytes(8)  # what follows the last section: no marker
-    path.write_bytes(out)
-    return positions
-
-
-@pytest.mark.parametrize("version", [7, 8])
-def test_lz4_segment_decodes_with_logical_positions(
-    cql_session: Any, keyspace: str, cdc_raw: Path, registry: SchemaRegistry, tmp_path: Path, version: int
-) -> None:
-    table = f"lz4_v{version}"
+@pytest.fixture(scope="module")
+def written(lz4_cql_session: Any, lz4_keyspace: str, lz4_cdc_raw: Path) -> dict[str, Any]:
+    """Rows written through CQL and the events decoded from the node's compressed segments."""
+    session, ks = lz4_cql_session, lz4_keyspace
     run(
-        cql_session, f"CREATE TABLE {keyspace}.{table} (pk int, ck int, v text, m map<int, text>, PRIMARY KEY (pk, ck))"
+        session,
+        f"CREATE TABLE {ks}.docs (pk int, ck int, v text, m map<int, text>, PRIMARY KEY (pk, ck)) WITH cdc = true",
     )
-    after = start_position(cdc_raw)
-    for i in range(12):
-        run(cql_session, f"INSERT INTO {keyspace}.{table} (pk, ck, v, m) VALUES ({i % 3}, {i}, 'v{i}', {{{i}: 'x'}})")
+    registry = registry_for(session)
+    after = start_position(lz4_cdc_raw)
+    for i in range(ROWS):
+        run(session, f"INSERT INTO {ks}.docs (pk, ck, v, m) VALUES ({i % 4}, {i}, '{FILLER}{i}', {{{i}: 'x{i}'}})")
+    run(session, f"DELETE FROM {ks}.docs WHERE pk = 0 AND ck = 0")
     registry.refresh(force=True)
-    events = only(wait_for_events(cdc_raw, registry, keyspace, after, lambda e: len(only(e, table)) >= 12), table)
-    positions = {e.position for e in events}
-    entries: list[Entry] = []
-    for position in sorted(positions):
-        source = next(p for p in cdc_raw.glob(f"CommitLog-*-{position.segment_id}.log"))
-        with Segment(source) as segment:
-            entries += [e for e in segment.entries(read_ahead=True) if e.position == position.position]
-    assert len(entries) == 12
+    events = only(
+        wait_for_events(lz4_cdc_raw, registry, ks, after, lambda e: len(only(e, "docs")) >= ROWS + 1, timeout_s=60),
+        "docs",
+    )
+    return {"events": events, "registry": registry, "keyspace": ks}
 
-    path = tmp_path / f"CommitLog-{version}-42.log"
-    expected_positions = _compressed_segment(path, version, 42, [entries[:5], entries[5:6], entries[6:]])
-    decoder = MutationDecoder(registry, include_keyspace=lambda ks: ks == keyspace)
+
+def _segment_path(cdc_raw: Path, segment_id: int) -> Path:
+    return next(cdc_raw.glob(f"CommitLog-*-{segment_id}.log"))
+
+
+def test_cassandra_writes_version_8_lz4_segments_the_reader_decodes(written: dict[str, Any], lz4_cdc_raw: Path) -> None:
+    events = written["events"]
+    upserts = [e for e in events if e.operation == "upsert"]
+    deletes = [e for e in events if e.operation == "delete_row"]
+    assert len(upserts) == ROWS
+    assert len(deletes) == 1
+    assert dict(deletes[0].clustering) == {"ck": 0}
+    assert sorted(dict(e.clustering)["ck"] for e in upserts) == list(range(ROWS))
+    for e in upserts:
+        ck = dict(e.clustering)["ck"]
+        assert dict(e.partition_key) == {"pk": ck % 4}
+        assert e.cells["v"].value == f"{FILLER}{ck}"
+    for segment_id in {e.position.segment_id for e in events}:
+        path = _segment_path(lz4_cdc_raw, segment_id)
+        assert path.name.startswith("CommitLog-8-")
+        with Segment(path) as segment:
+            assert segment.compressed
+            assert segment.descriptor.version == 8
+
+
+def test_positions_are_logical_offsets_and_resume_from_them(written: dict[str, Any], lz4_cdc_raw: Path) -> None:
+    events = written["events"]
+    positions = sorted({e.position for e in events})
+    last = positions[-1]
+    path = _segment_path(lz4_cdc_raw, last.segment_id)
+    # Offsets in Cassandra's uncompressed buffer, as its idx file counts them, not bytes of the file.
+    assert last.position > path.stat().st_size
     with Segment(path) as segment:
-        assert segment.compressed
-        assert segment.descriptor.version == version
-        decoded = list(segment.entries())
-        assert [e.position for e in decoded] == expected_positions
-        assert [e.data for e in decoded] == [e.data for e in entries]
-        again = [decoder.decode(e, segment.descriptor.messaging_version) for e in decoded]
-        # Resume from a logical position in the middle of a section.
-        assert [e.position for e in segment.entries(after=expected_positions[2])] == expected_positions[3:]
-        # Limited by an idx offset: only whole sections up to it.
-        limit = expected_positions[5]
-        assert [e.position for e in segment.entries(limit=limit)] == expected_positions[:6]
-    plain = [(e.operation, dict(e.partition_key), dict(e.clustering), e.cells["v"].value) for e in events]
-    compressed = [
-        (e.operation, dict(e.partition_key), dict(e.clustering), e.cells["v"].value) for es in again for e in es
-    ]
-    assert compressed == plain
+        in_segment = [p.position for p in positions if p.segment_id == last.segment_id]
+        middle = in_segment[len(in_segment) // 2]
+        resumed = [e.position for e in segment.entries(after=middle)]
+        assert [p for p in in_segment if p > middle] == [p for p in resumed if p in set(in_segment)]
+        assert all(p > middle for p in resumed)
 
-    # A damaged block is reported with the file and the section's offset.
-    damaged = bytearray(path.read_bytes())
-    damaged[len(damaged) - 20] ^= 0xFF
-    path.write_bytes(bytes(damaged))
-    with Segment(path) as segment, pytest.raises(CorruptSegmentError):
+
+def test_a_damaged_block_is_reported_with_the_file(written: dict[str, Any], lz4_cdc_raw: Path, tmp_path: Path) -> None:
+    last = max(e.position for e in written["events"])
+    original = _segment_path(lz4_cdc_raw, last.segment_id)
+    copy = tmp_path / original.name
+    shutil.copyfile(original, copy)
+    damaged = bytearray(copy.read_bytes())
+    # Inside the first compressed section: past the header, the marker and the length.
+    header_end = 4 + 8 + 2 + int.from_bytes(damaged[12:14], "big") + 4
+    damaged[header_end + 8 + 4 + 16] ^= 0xFF
+    copy.write_bytes(bytes(damaged))
+    with Segment(copy) as segment, pytest.raises(CorruptSegmentError) as refused:
         list(segment.entries())
+    assert copy.name in str(refused.value)
