@@ -49,13 +49,8 @@ fmt: venv  ## format the code
 demo: lab-up  ## the main job (for now: bring the lab up and show where everything runs)
 	$(LAB) status
 
-bench: lab-up  ## the benchmarks: one JSON object per line
-	@shopt -s nullglob; benches=(bench/*.py); \
-	if (( $${#benches[@]} == 0 )); then echo '{"bench": "none", "note": "no benchmarks yet"}'; fi; \
-	for b in "$${benches[@]}"; do $(PY) "$$b" || exit 1; done
-
-crds: venv  ## regenerate crds/*.yaml and the chart's copies from the operator's API models
-	$(PY) -m cdc_operator.api.crds
+bench: lab-up  ## the benchmarks against the lab: one JSON object per line (not part of the tests)
+	$(PY) -m bench
 
 clean:  ## remove the virtualenv and caches of the tools (not the lab's downloads)
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,50 @@
+"""``make bench``: every benchmark against the lab, one JSON object per line on stdout.
+
+Progress goes to stderr. The decode benchmark's corpus (200 MB of real segments) is written
+once through the lab's node 1 and kept in ``$CDC_LAB_DIR/bench-corpus``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from e2e.lab.__main__ import status
+from e2e.lab.layout import Layout
+
+HERE = Path(__file__).resolve().parent
+
+
+def _run(script: str, *args: str) -> None:
+    print(f"bench: {script} {' '.join(args)}", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, str(HERE / script), *args], check=True)
+
+
+def main() -> int:
+    layout = Layout.default()
+    lab = status(layout)
+    node = lab["cassandra"]["nodes"][0]
+    cassandra = f"{node['address']}:{node['cql_port']}"
+    corpus = layout.root / "bench-corpus"
+    _run("masking.py")
+    if not any(corpus.glob("*.log")):
+        _run(
+            "decode.py",
+            "--corpus",
+            str(corpus),
+            "--cassandra",
+            cassandra,
+            "--generate-mb",
+            "200",
+            "--cdc-raw",
+            node["cdc_raw"],
+        )
+    else:
+        _run("decode.py", "--corpus", str(corpus), "--cassandra", cassandra)
+    _run("replicate.py")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
