@@ -186,6 +186,14 @@ class Observability(_Model):
 
     metrics_port: int = Field(default=9400, ge=1, le=65535, description="Port of /metrics and /health.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+    tracing: Literal["off", "console", "otlp"] = Field(
+        default="off",
+        description="OpenTelemetry spans per batch: off, printed to stdout (console), or exported over OTLP/HTTP "
+        "(otlp; needs opentelemetry-exporter-otlp-proto-http installed).",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint for tracing: otlp (default: the exporter's own default)."
+    )
 
 
 class ReplicatorConfig(_Model):
