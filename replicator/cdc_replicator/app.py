@@ -32,7 +32,7 @@ from cdc_replicator.commitlog.mutation import MutationDecoder
 from cdc_replicator.commitlog.reader import CommitLogReader
 from cdc_replicator.config import ConfigError, ReplicatorConfig, load
 from cdc_replicator.events import ChangeEvent, Position
-from cdc_replicator.observability import logs
+from cdc_replicator.observability import logs, tracing
 from cdc_replicator.observability.http import HttpServer
 from cdc_replicator.observability.metrics import Metrics
 from cdc_replicator.pipeline.factory import build_sink, ssl_context
@@ -263,10 +263,15 @@ class App:
             self.registry = await asyncio.to_thread(SchemaRegistry, lambda: load_snapshot(session))
         self._setup_masking()
         types_of = self._types_of if self.masker is not None else None
+        spans = tracing.tracer(
+            config.observability.tracing,
+            config.observability.otlp_endpoint,
+            {"cdc.pipeline": config.pipeline, "cdc.node": config.source.node_name},
+        )
         for destination in config.destinations:
             sink = build_sink(destination, pipeline=config.pipeline, node=config.source.node_name, types_of=types_of)
             self.workers.append(
-                Worker(sink, self.table_of, config.tuning, self.metrics, self.feed_state, self._catch_up)
+                Worker(sink, self.table_of, config.tuning, self.metrics, self.feed_state, self._catch_up, tracer=spans)
             )
         for worker in self.workers:
             try:

@@ -190,3 +190,25 @@ def sources_from_paths(paths: Iterable[Path]) -> list[SegmentFile]:
             source = SegmentFile(0, 0, path)
         out.append(source)
     return out
+
+
+def end_position(directory: Path) -> Position | None:
+    """Where the node's commitlog ends now: the position after the last entry written so far.
+
+    Reads ahead of the idx, so a write Cassandra acknowledged is already counted. Cassandra
+    preallocates the next segment (header written, no entries), so the newest file is not
+    necessarily the one being written: the newest one holding entries is. ``None`` when
+    ``directory`` holds no entry at all. Waiting until every destination's committed position
+    reaches this value is how a caller knows the replicator has caught up with its writes.
+    """
+    for source in reversed(list_segments(directory)):
+        try:
+            with Segment(source.log) as segment:
+                last = None
+                for entry in segment.entries(read_ahead=True):
+                    last = entry
+        except (SegmentNotReadyError, FileNotFoundError):
+            continue
+        if last is not None:
+            return Position(last.segment_id, last.position)
+    return None

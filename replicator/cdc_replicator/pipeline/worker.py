@@ -16,6 +16,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
 
 from cdc_replicator.config import DestinationProgress, Tuning
 from cdc_replicator.events import ChangeEvent, Position
@@ -75,6 +78,7 @@ class Worker:
         feed: FeedState,
         catch_up: CatchUp,
         queue_chunks: int = 64,
+        tracer: Any = None,
     ) -> None:
         self.sink = sink
         self.name = sink.name
@@ -87,6 +91,7 @@ class Worker:
         self.attached = False
         self.progress = Progress()
         self.backoff = Backoff(tuning.retry_initial_seconds, tuning.retry_max_seconds)
+        self.tracer = tracer or trace.NoOpTracer()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -134,10 +139,16 @@ class Worker:
             return
         events = [e for c in chunks for e in c.events if committed is None or e.position > committed]
         begin = time.monotonic()
-        try:
-            result = await asyncio.wait_for(self.sink.write(events, self.table_of, upto), WRITE_TIMEOUT_S)
-        except TimeoutError as exc:
-            raise DestinationError(f"{self.name}: write timed out after {WRITE_TIMEOUT_S:.0f} s") from exc
+        with self.tracer.start_as_current_span("cdc.batch") as span:
+            span.set_attribute("cdc.destination", self.name)
+            span.set_attribute("cdc.events", len(events))
+            span.set_attribute("cdc.upto", str(upto))
+            try:
+                result = await asyncio.wait_for(self.sink.write(events, self.table_of, upto), WRITE_TIMEOUT_S)
+            except TimeoutError as exc:
+                raise DestinationError(f"{self.name}: write timed out after {WRITE_TIMEOUT_S:.0f} s") from exc
+            span.set_attribute("cdc.applied", result.applied)
+            span.set_attribute("cdc.dead_letters", len(result.dead))
         elapsed = time.monotonic() - begin
         p = self.progress
         p.committed = upto

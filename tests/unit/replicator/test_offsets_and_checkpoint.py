@@ -87,3 +87,17 @@ def test_invalid_config_is_refused_at_start_naming_every_bad_field(
 def test_missing_config_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--config", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_tracing_is_off_by_default_and_otlp_needs_its_exporter() -> None:
+    from cdc_replicator.config import ConfigError, Observability
+    from cdc_replicator.observability.tracing import tracer
+    from opentelemetry import trace
+
+    assert Observability().tracing == "off"
+    assert isinstance(tracer("off", None, {}), trace.NoOpTracer)
+    try:
+        import opentelemetry.exporter.otlp.proto.http  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="otlp"):
+            tracer("otlp", None, {})
