@@ -18,10 +18,8 @@ from cassandra import ConsistencyLevel, Unavailable
 from cassandra.cluster import NoHostAvailable
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
 from cdc_replicator.commitlog.cdc_dir import list_segments
-from cdc_replicator.commitlog.errors import SegmentNotReadyError
 from cdc_replicator.commitlog.mutation import MutationDecoder
-from cdc_replicator.commitlog.reader import CommitLogReader
-from cdc_replicator.commitlog.segment import Segment
+from cdc_replicator.commitlog.reader import CommitLogReader, end_position
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.schema.loader import load_snapshot
 from cdc_replicator.schema.model import TableSchema
@@ -78,22 +76,8 @@ def run_batch(session: Any, statements: list[tuple[str, tuple[Any, ...]]], logge
 
 
 def start_position(cdc_raw: Path) -> Position | None:
-    """The position after the last entry written so far (reading ahead of the idx).
-
-    Cassandra preallocates the next segment (header written, no entries), so the newest
-    file is not necessarily the one being written: take the newest one holding entries.
-    """
-    for source in reversed(list_segments(cdc_raw)):
-        try:
-            with Segment(source.log) as segment:
-                last = None
-                for entry in segment.entries(read_ahead=True):
-                    last = entry
-        except SegmentNotReadyError:
-            continue
-        if last is not None:
-            return Position(last.segment_id, last.position)
-    return None
+    """The position after the last entry written so far (reading ahead of the idx)."""
+    return end_position(cdc_raw)
 
 
 def registry_for(session: Any) -> SchemaRegistry:
