@@ -46,8 +46,8 @@ fmt: venv  ## format the code
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-demo: lab-up  ## the main job (for now: bring the lab up and show where everything runs)
-	$(LAB) status
+demo: lab-up  ## the main job: Cassandra changes masked into Postgres, TimescaleDB and ClickHouse
+	$(PY) -m e2e.demo
 
 bench: lab-up  ## the benchmarks against the lab: one JSON object per line (not part of the tests)
 	$(PY) -m bench

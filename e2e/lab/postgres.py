@@ -146,7 +146,7 @@ def up(layout: Layout) -> None:
         lambda: _psql(layout, "postgres", "SELECT 1") == "1", service=SERVICE, what="SELECT 1", timeout=60, log=p["log"]
     )
     for database in DATABASES.values():
-        exists = f"SELECT count(*) FROM pg_database WHERE datname = '{database}'"  # noqa: S608 - our constants
+        exists = f"SELECT count(*) FROM pg_database WHERE datname = '{database}'"
         if _psql(layout, "postgres", exists) == "0":
             _psql(layout, "postgres", f"CREATE DATABASE {database} OWNER {USER}")
     _psql(layout, DATABASES["timescaledb"], "CREATE EXTENSION IF NOT EXISTS timescaledb")
