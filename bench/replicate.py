@@ -1,7 +1,7 @@
 """Replication benchmark: sustained writes into the lab's Cassandra while ``cdc-replicator run``
 replicates node 1 to Postgres, TimescaleDB (change history) and ClickHouse (chDB).
 
-    python bench/replicate.py [--seconds 60] [--concurrency 64]
+    python bench/replicate.py [--seconds 60] [--rate 5000] [--concurrency 64]
 
 Prints one JSON line per destination:
     {"bench": "replicate", "destination": ..., "events_per_s": ..., "lag_p50_s": ..., "lag_p99_s": ...,
@@ -97,7 +97,9 @@ def main() -> int:  # noqa: PLR0915 - one scripted run, top to bottom
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=5000.0, help="rows written per second (0: as fast as possible)")
     parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--log-level", default="warning", help="the replicator's (its log stays in the work dir)")
     args = parser.parse_args()
 
     from cassandra.cluster import Cluster  # noqa: PLC0415
@@ -156,7 +158,7 @@ def main() -> int:  # noqa: PLR0915 - one scripted run, top to bottom
         ],
         "checkpoint": {"path": str(work / "checkpoint.json"), "intervalSeconds": 2},
         "tuning": {"batchSize": args.batch_size, "batchMaxWaitSeconds": 0.25, "pollIntervalSeconds": 0.1},
-        "observability": {"metricsPort": port, "logLevel": "warning"},
+        "observability": {"metricsPort": port, "logLevel": args.log_level},
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "BENCH_PG_USER": user, "BENCH_PG_PASSWORD": password}
@@ -184,9 +186,14 @@ def main() -> int:  # noqa: PLR0915 - one scripted run, top to bottom
             # ROWS_PER_BATCH rows, so a Python writer on a shared machine can keep the load up.
             nonlocal written
             i = 0
+            begin = time.monotonic()
             while time.monotonic() < until and not stop.is_set():
+                ahead = written / args.rate - (time.monotonic() - begin) if args.rate else 0
+                if ahead > 0:
+                    time.sleep(min(ahead, until - time.monotonic()))
+                    continue
                 batches = []
-                for _ in range(100):
+                for _ in range(25):
                     batch = BatchStatement(batch_type=BatchType.UNLOGGED)
                     tenant = tenants[i % len(tenants)]
                     for k in range(ROWS_PER_BATCH):

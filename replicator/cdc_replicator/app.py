@@ -44,7 +44,7 @@ from cdc_replicator.types.cql import CqlType
 
 log = logging.getLogger("cdc_replicator")
 HELP = "follow a node's cdc_raw and replicate to the configured destinations"
-DISPATCH_TIMEOUT_S = 10.0
+DISPATCH_TIMEOUT_S = 2.0
 """A worker whose queue stays full this long is detached (it catches up on its own later)."""
 
 
