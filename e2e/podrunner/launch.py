@@ -1,0 +1,62 @@
+"""Runs inside a fresh mount namespace (``unshare --mount``): bind-mount the pod's volumes onto
+their mountPaths, then exec the container's command. Stdlib only: it runs as a plain script.
+
+Usage: launch.py SPEC.json, where SPEC is {"mounts": [{"source", "target", "readOnly"}],
+"workingDir", "argv", "env"}. The process keeps its pid through both execs (unshare, then
+this, then the command), so the runner signals the container by the pid it started.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import sys
+from pathlib import Path
+
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+
+
+def _mount(libc: ctypes.CDLL, source: str | None, target: str, flags: int) -> None:
+    src = source.encode() if source is not None else None
+    if libc.mount(src, target.encode(), None, flags, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
+
+
+def _ensure_target(source: Path, target: Path) -> None:
+    # A mountpoint must exist. Missing ones are created on the real filesystem (empty,
+    # outside any namespace): that is the one trace a pod leaves on the host.
+    if source.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+    elif not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    # Parents first, so that a mount nested in another volume lands inside it.
+    for m in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
+        source, target = Path(m["source"]), Path(m["target"])
+        _ensure_target(source, target)
+        _mount(libc, str(source), str(target), MS_BIND | MS_REC)
+        if m.get("readOnly"):
+            _mount(libc, None, str(target), MS_REMOUNT | MS_BIND | MS_RDONLY)
+    workdir = spec.get("workingDir") or ""
+    os.chdir(workdir if workdir and Path(workdir).is_dir() else spec["root"])
+    argv, env = spec["argv"], spec["env"]
+    try:
+        os.execvpe(argv[0], argv, env)  # noqa: S606 - the container command, as given in the pod spec
+    except OSError as exc:
+        print(f"podrunner: cannot run {argv[0]!r}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(127)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Process supervision: one local process per container, restarted per the pod's restartPolicy.
+
+A container is started as ``unshare --mount python launch.py spec.json``: the launcher
+bind-mounts the pod's volumes at their mountPaths in a private mount namespace and execs the
+container's command, keeping the pid. Each container leads its own process group (signals
+reach its children too). stdout and stderr go to ``logs/<container>.log`` in the pod root,
+appended across restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from e2e.podrunner import probes
+from e2e.podrunner.kube import Obj, now_rfc3339
+
+LAUNCHER = Path(__file__).with_name("launch.py")
+BACKOFF_RESET_SECONDS = 60  # a container that ran this long restarts with the initial backoff
+
+
+@dataclass
+class Terminated:
+    exit_code: int
+    reason: str
+    started_at: str
+    finished_at: str
+    signal: int | None = None
+
+
+@dataclass
+class Readiness:
+    """Probe bookkeeping (successThreshold/failureThreshold) of one readinessProbe."""
+
+    spec: dict[str, Any]
+    due: float = 0.0
+    successes: int = 0
+    failures: int = 0
+
+
+@dataclass
+class Container:
+    spec: Obj
+    argv: list[str]
+    env: dict[str, str]
+    launch_file: Path
+    log_file: Path
+    backoff: float
+    proc: subprocess.Popen[bytes] | None = None
+    restart_count: int = 0
+    started_at: str | None = None
+    started_mono: float = 0.0
+    terminated: Terminated | None = None  # the current state when not running
+    last_terminated: Terminated | None = None
+    next_start: float = 0.0  # monotonic; > now means CrashLoopBackOff
+    ready: bool = False
+    readiness: Readiness | None = None
+    ever_started: bool = False
+    wants_start: bool = True
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+
+@dataclass
+class PodProcesses:
+    """The containers of one pod and its restart policy."""
+
+    restart_policy: str
+    containers: list[Container]
+    backoff_initial: float
+    backoff_max: float
+    terminating: bool = False
+    kill_deadline: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def tick(self, now: float) -> bool:
+        """Reap exits, restart what the policy restarts, run due probes. True when something changed."""
+        changed = False
+        for c in self.containers:
+            if c.proc is not None and c.proc.poll() is not None:
+                changed = True
+                self._reap(c, now)
+            if c.proc is None and c.wants_start and not self.terminating and now >= c.next_start:
+                self._start(c, now)
+                changed = True
+            if c.proc is not None and c.readiness is not None and now >= c.readiness.due:
+                changed |= self._probe(c, now)
+        return changed
+
+    def _reap(self, c: Container, now: float) -> None:
+        assert c.proc is not None
+        rc = c.proc.returncode
+        sig = -rc if rc < 0 else None
+        exit_code = 128 + sig if sig is not None else rc
+        reason = "Completed" if exit_code == 0 else "Error"
+        c.terminated = Terminated(exit_code, reason, c.started_at or now_rfc3339(), now_rfc3339(), sig)
+        c.proc, c.ready = None, False
+        restart = self.restart_policy == "Always" or (self.restart_policy == "OnFailure" and exit_code != 0)
+        c.wants_start = restart and not self.terminating
+        if c.wants_start:
+            # The kubelet's CrashLoopBackOff, with shorter steps: doubling, capped, reset after a good run.
+            if now - c.started_mono >= BACKOFF_RESET_SECONDS:
+                c.backoff = self.backoff_initial
+            c.next_start = now + c.backoff
+            c.backoff = min(c.backoff * 2, self.backoff_max)
+
+    def _start(self, c: Container, now: float) -> None:
+        if c.ever_started:
+            c.restart_count += 1
+            c.last_terminated = c.terminated
+        c.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with c.log_file.open("ab") as log:
+            c.proc = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", sys.executable, "-I", LAUNCHER, c.launch_file],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: signals reach the container's children
+            )
+        c.ever_started, c.terminated = True, None
+        c.started_at, c.started_mono = now_rfc3339(), now
+        probe = c.spec.get("readinessProbe")
+        c.readiness = Readiness(probe, due=now + probe.get("initialDelaySeconds", 0)) if probe else None
+        c.ready = probe is None  # no probe: ready as soon as it runs
+
+    def _probe(self, c: Container, now: float) -> bool:
+        r = c.readiness
+        assert r is not None
+        assert c.proc is not None
+        r.due = now + r.spec.get("periodSeconds", 10)
+        ok = probes.probe(r.spec, c.spec, c.proc.pid, c.env)
+        r.successes, r.failures = (r.successes + 1, 0) if ok else (0, r.failures + 1)
+        before = c.ready
+        if ok and r.successes >= r.spec.get("successThreshold", 1):
+            c.ready = True
+        elif not ok and r.failures >= r.spec.get("failureThreshold", 3):
+            c.ready = False
+        return c.ready != before
+
+    # -- termination -------------------------------------------------------------------------
+
+    def terminate(self, grace_seconds: float, now: float) -> None:
+        """SIGTERM every container; `tick` and `finish_if_due` take it from there."""
+        if self.terminating:
+            return
+        self.terminating, self.kill_deadline = True, now + grace_seconds
+        for c in self.containers:
+            c.wants_start = False
+            _signal(c, signal.SIGTERM)
+
+    def alive(self) -> bool:
+        return any(c.proc is not None and c.proc.poll() is None for c in self.containers)
+
+    def kill_if_due(self, now: float) -> None:
+        if self.terminating and now >= self.kill_deadline:
+            for c in self.containers:
+                _signal(c, signal.SIGKILL)
+
+    def stop(self, grace_seconds: float) -> None:
+        """Blocking stop (runner exit): SIGTERM, wait up to the grace period, SIGKILL, reap."""
+        now = time.monotonic()
+        self.terminate(grace_seconds, now)
+        while self.alive() and time.monotonic() < self.kill_deadline:
+            time.sleep(0.1)
+        for c in self.containers:
+            _signal(c, signal.SIGKILL)
+            if c.proc is not None:
+                c.proc.wait()
+        self.tick(time.monotonic())
+
+    def done(self) -> bool:
+        """Nothing runs and nothing will be restarted: the pod's phase is final."""
+        return all(c.proc is None and not c.wants_start for c in self.containers)
+
+    def write_pids(self, path: Path) -> None:
+        """For tests and people: which local pid runs which container now."""
+        pids = {c.name: c.pid for c in self.containers}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pids))
+        tmp.replace(path)
+
+
+def _signal(c: Container, sig: signal.Signals) -> None:
+    if c.proc is None or c.proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):  # it exited between poll and kill
+        os.killpg(c.proc.pid, sig)

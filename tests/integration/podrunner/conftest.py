@@ -1,0 +1,49 @@
+"""Fixtures of the pod runner's tests: a runner playing the node for one test namespace."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from e2e.podrunner.api import PodRunner, PodRunnerError
+
+
+def eventually(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
+    """Poll ``check`` until it returns something truthy; the value is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop_workloads(kube_api: Any, namespace: str) -> None:
+    """Delete what runs in the namespace while the runner still plays the node: without it
+    nobody would confirm the pods' deletion and the namespace would never finish deleting."""
+    apps, core = client.AppsV1Api(kube_api), client.CoreV1Api(kube_api)
+    apps.delete_collection_namespaced_deployment(namespace, propagation_policy="Foreground")
+    eventually(lambda: not apps.list_namespaced_replica_set(namespace).items, 60, "replica sets to go")
+    core.delete_collection_namespaced_pod(namespace)
+    eventually(lambda: not core.list_namespaced_pod(namespace).items, 60, "pods to go")
+
+
+@pytest.fixture
+def pod_runner(lab: dict[str, Any], kube_api: Any, kube_namespace: str, tmp_path: Path) -> Iterator[PodRunner]:
+    runner = PodRunner(lab["kubernetes"]["kubeconfig"], tmp_path / "podrunner", namespace=kube_namespace)
+    try:
+        runner.start()
+    except PodRunnerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield runner
+        stop_workloads(kube_api, kube_namespace)
+    finally:
+        runner.stop()
