@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -171,6 +172,7 @@ class Runner:
                 "mounts": container_mounts(c, volumes),
                 "workingDir": c.get("workingDir", ""),
                 "root": str(w.sandbox.root),
+                "runnerPid": os.getpid(),
                 "argv": argv,
                 "env": env,
             }

@@ -36,14 +36,29 @@ def stop_workloads(kube_api: Any, namespace: str) -> None:
 
 
 @pytest.fixture
-def pod_runner(lab: dict[str, Any], kube_api: Any, kube_namespace: str, tmp_path: Path) -> Iterator[PodRunner]:
-    runner = PodRunner(lab["kubernetes"]["kubeconfig"], tmp_path / "podrunner", namespace=kube_namespace)
+def start_runner(kube_api: Any, kube_namespace: str) -> Iterator[Callable[[PodRunner], PodRunner]]:
+    """Starts runners for the test; afterwards deletes the namespace's workloads, then stops them."""
+    started: list[PodRunner] = []
+
+    def start(runner: PodRunner) -> PodRunner:
+        try:
+            runner.start()
+        except PodRunnerError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        started.append(runner)
+        return runner
+
     try:
-        runner.start()
-    except PodRunnerError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield runner
+        yield start
         stop_workloads(kube_api, kube_namespace)
     finally:
-        runner.stop()
+        for runner in started:
+            runner.stop()
+
+
+@pytest.fixture
+def pod_runner(
+    lab: dict[str, Any], kube_namespace: str, tmp_path: Path, start_runner: Callable[[PodRunner], PodRunner]
+) -> PodRunner:
+    """A runner playing lab-node for the test's namespace only."""
+    return start_runner(PodRunner(lab["kubernetes"]["kubeconfig"], tmp_path / "podrunner", namespace=kube_namespace))
