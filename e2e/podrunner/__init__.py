@@ -77,4 +77,6 @@ Limits
     in the API as last reported (as when a kubelet dies). Delete workloads before stopping the
     runner, or nobody confirms their pods' deletion and their namespace hangs in Terminating.
   - Several runners may share a node name only with disjoint namespaces/selectors.
+  - It runs whatever the pods it takes say, as its own (root) user: point it at the lab only,
+    and prefer ``--namespace``.
 """

@@ -67,7 +67,7 @@ class Runner:
         self.materialiser = Materialiser(self.api, cfg, api_server_from_kubeconfig(cfg.kubeconfig))
         self.reporter = StatusReporter(self.core)
         self.workers: dict[str, PodWorker] = {}
-        self.bound: set[str] = set()  # uids we asked to bind: one attempt each
+        self.bound: set[str] = set()  # uids we asked to bind: not again on every event
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.stopping = threading.Event()
         self.synced = threading.Event()
@@ -149,6 +149,8 @@ class Runner:
             log.info("pod %s: bound to %s", pod_key(pod), self.cfg.node_name)
         except client.ApiException as exc:
             log.warning("pod %s: binding failed: %s %s", pod_key(pod), exc.status, exc.reason)
+            if exc.status != 409:  # 409: bound already (by us, or another scheduler)
+                self.bound.discard(pod["metadata"]["uid"])  # the next re-list (every 30 s) retries
 
     # -- per-pod work ------------------------------------------------------------------------
 
