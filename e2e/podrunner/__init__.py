@@ -19,8 +19,8 @@ Modules, one responsibility each:
   binding    "is it our node" (nodeSelector, required node affinity) and pods/binding
   sandbox    volumes as local directories, and each container's environment
   launch     runs in the container's mount namespace: bind mounts, then exec (stdlib only)
-  supervise  processes: start, reap, restart per restartPolicy with backoff, readiness, stop
-  probes     readiness probes: httpGet, tcpSocket, exec
+  supervise  processes: start, reap, restart per restartPolicy with backoff, probes, stop
+  probes     readiness and liveness probes: httpGet, tcpSocket, exec
   status     the pod status we post (phase, conditions, containerStatuses)
   runner     the loop tying these together; api: the test-facing handle
 
@@ -67,8 +67,8 @@ Limits
     runner's user), resources/limits, cgroups, PID or network isolation.
   - Volume contents are not refreshed (ConfigMap/Secret edits, token rotation: tokens ask for
     their expirationSeconds, default 1 h); a rolled Deployment gets fresh ones.
-  - Not supported: initContainers (the pod reports CreateContainerConfigError), liveness and
-    startup probes, grpc probes, lifecycle hooks, resourceFieldRef env, ephemeral containers,
+  - Not supported: initContainers (the pod reports CreateContainerConfigError), startup
+    probes, grpc probes, lifecycle hooks, resourceFieldRef env, ephemeral containers,
     volume types other than the ones above; taints/tolerations and resources are not checked
     when binding; preferred affinity is ignored.
   - Restart backoff doubles from 1 s up to 20 s (``--backoff-max``), shorter than the kubelet's

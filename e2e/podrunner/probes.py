@@ -1,4 +1,4 @@
-"""Readiness probes, run from the runner against a container process on the shared host network."""
+"""Readiness and liveness probes, run from the runner against a container process on the shared host network."""
 
 from __future__ import annotations
 

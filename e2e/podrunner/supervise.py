@@ -37,8 +37,8 @@ class Terminated:
 
 
 @dataclass
-class Readiness:
-    """Probe bookkeeping (successThreshold/failureThreshold) of one readinessProbe."""
+class ProbeState:
+    """Bookkeeping (successThreshold/failureThreshold) of one readiness or liveness probe."""
 
     spec: dict[str, Any]
     due: float = 0.0
@@ -62,7 +62,8 @@ class Container:
     last_terminated: Terminated | None = None
     next_start: float = 0.0  # monotonic; > now means CrashLoopBackOff
     ready: bool = False
-    readiness: Readiness | None = None
+    readiness: ProbeState | None = None
+    liveness: ProbeState | None = None
     ever_started: bool = False
     wants_start: bool = True
 
@@ -98,7 +99,9 @@ class PodProcesses:
                 self._start(c, now)
                 changed = True
             if c.proc is not None and c.readiness is not None and now >= c.readiness.due:
-                changed |= self._probe(c, now)
+                changed |= self._probe_readiness(c, now)
+            if c.proc is not None and c.liveness is not None and now >= c.liveness.due:
+                self._probe_liveness(c, now)
         return changed
 
     def _reap(self, c: Container, now: float) -> None:
@@ -133,23 +136,27 @@ class PodProcesses:
             )
         c.ever_started, c.terminated = True, None
         c.started_at, c.started_mono = now_rfc3339(), now
-        probe = c.spec.get("readinessProbe")
-        c.readiness = Readiness(probe, due=now + probe.get("initialDelaySeconds", 0)) if probe else None
-        c.ready = probe is None  # no probe: ready as soon as it runs
+        c.readiness, c.liveness = (
+            _probe_state(c.spec, "readinessProbe", now),
+            _probe_state(c.spec, "livenessProbe", now),
+        )
+        c.ready = c.readiness is None  # no probe: ready as soon as it runs
 
-    def _probe(self, c: Container, now: float) -> bool:
-        r = c.readiness
-        assert r is not None
-        assert c.proc is not None
-        r.due = now + r.spec.get("periodSeconds", 10)
-        ok = probes.probe(r.spec, c.spec, c.proc.pid, c.env)
-        r.successes, r.failures = (r.successes + 1, 0) if ok else (0, r.failures + 1)
+    def _probe_readiness(self, c: Container, now: float) -> bool:
+        assert c.readiness is not None
+        ok = _run_probe(c, c.readiness, now)
         before = c.ready
-        if ok and r.successes >= r.spec.get("successThreshold", 1):
+        if ok and c.readiness.successes >= c.readiness.spec.get("successThreshold", 1):
             c.ready = True
-        elif not ok and r.failures >= r.spec.get("failureThreshold", 3):
+        elif not ok and c.readiness.failures >= c.readiness.spec.get("failureThreshold", 3):
             c.ready = False
         return c.ready != before
+
+    def _probe_liveness(self, c: Container, now: float) -> None:
+        """A container failing its liveness probe is killed; the restart policy decides what next."""
+        assert c.liveness is not None
+        if not _run_probe(c, c.liveness, now) and c.liveness.failures >= c.liveness.spec.get("failureThreshold", 3):
+            _signal(c, signal.SIGKILL)
 
     # -- termination -------------------------------------------------------------------------
 
@@ -192,6 +199,19 @@ class PodProcesses:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(pids))
         tmp.replace(path)
+
+
+def _probe_state(spec: Obj, kind: str, now: float) -> ProbeState | None:
+    probe = spec.get(kind)
+    return ProbeState(probe, due=now + probe.get("initialDelaySeconds", 0)) if probe else None
+
+
+def _run_probe(c: Container, state: ProbeState, now: float) -> bool:
+    assert c.proc is not None
+    state.due = now + state.spec.get("periodSeconds", 10)
+    ok = probes.probe(state.spec, c.spec, c.proc.pid, c.env)
+    state.successes, state.failures = (state.successes + 1, 0) if ok else (0, state.failures + 1)
+    return ok
 
 
 def _signal(c: Container, sig: signal.Signals) -> None:
