@@ -1,10 +1,17 @@
-"""What tests use: start a runner as a subprocess, look into the pods it runs, stop it.
+"""What tests use: start a runner as a subprocess, look into the pods it runs, stop it::
 
-with PodRunner(kubeconfig, state_dir, namespace=ns) as runner:
-    ...  # create a Deployment; the runner binds and runs its pod
-    runner.pids(ns, pod_name)            # {"container": pid or None}
-    runner.volume(ns, pod_name, "data")  # the local directory behind a volume
-    runner.log(ns, pod_name, "app")      # the container's stdout+stderr
+    with PodRunner(kubeconfig, state_dir, namespace=ns) as runner:
+        ...  # create a Deployment; the runner binds and runs its pod
+        runner.pids(ns, pod_name)            # {"container": pid or None}
+        runner.volume(ns, pod_name, "data")  # the local directory behind a volume
+        runner.log(ns, pod_name, "app")      # the container's stdout+stderr
+        delete_workloads(api_client, ns)     # before the runner stops: see below
+
+Stop the runner only after the namespace's pods are gone: a pod being deleted waits for its
+node to confirm that its processes ended, and with no runner nobody does, so the namespace
+would hang in Terminating. ``delete_workloads`` deletes Deployments (foreground) and pods
+and waits until none is left; delete your own owners first (a CdcPipeline: its Deployments
+go with it, and an operator would otherwise recreate them).
 """
 
 from __future__ import annotations
@@ -15,9 +22,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,6 +136,25 @@ class PodRunner:
         return dict(json.loads(path.read_text())) if path.exists() else {}
 
 
+def delete_workloads(api: Any, namespace: str, timeout: float = 60) -> None:
+    """Delete the namespace's Deployments and pods and wait until no pod is left (the runner must run)."""
+    from kubernetes import client  # noqa: PLC0415 - keeps importing this module (and starting a runner) light
+
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    apps.delete_collection_namespaced_deployment(namespace, propagation_policy="Foreground")
+    deadline = time.monotonic() + timeout
+    while apps.list_namespaced_replica_set(namespace).items:
+        if time.monotonic() > deadline:
+            raise PodRunnerError(f"replica sets of {namespace} still there after {timeout}s")
+        time.sleep(0.3)
+    core.delete_collection_namespaced_pod(namespace)
+    while pods := core.list_namespaced_pod(namespace).items:
+        if time.monotonic() > deadline:
+            names = [p.metadata.name for p in pods if p.metadata]
+            raise PodRunnerError(f"pods of {namespace} still there after {timeout}s: {names}")
+        time.sleep(0.3)
+
+
 def pid_alive(pid: int) -> bool:
     """True while a process with this pid exists and is not a zombie."""
     try:
@@ -140,8 +166,3 @@ def pid_alive(pid: int) -> bool:
         return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
-
-
-def runner_command(args: Sequence[str]) -> list[str]:
-    """The command line of a runner, for scripts that start it themselves."""
-    return [sys.executable, "-m", "e2e.podrunner", *args]

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
-from e2e.podrunner.api import PodRunner, PodRunnerError
+from e2e.podrunner.api import PodRunner, PodRunnerError, delete_workloads
 
 
 def eventually(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
@@ -23,16 +22,6 @@ def eventually(check: Callable[[], Any], timeout: float, what: str, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
-
-
-def stop_workloads(kube_api: Any, namespace: str) -> None:
-    """Delete what runs in the namespace while the runner still plays the node: without it
-    nobody would confirm the pods' deletion and the namespace would never finish deleting."""
-    apps, core = client.AppsV1Api(kube_api), client.CoreV1Api(kube_api)
-    apps.delete_collection_namespaced_deployment(namespace, propagation_policy="Foreground")
-    eventually(lambda: not apps.list_namespaced_replica_set(namespace).items, 60, "replica sets to go")
-    core.delete_collection_namespaced_pod(namespace)
-    eventually(lambda: not core.list_namespaced_pod(namespace).items, 60, "pods to go")
 
 
 @pytest.fixture
@@ -50,7 +39,7 @@ def start_runner(kube_api: Any, kube_namespace: str) -> Iterator[Callable[[PodRu
 
     try:
         yield start
-        stop_workloads(kube_api, kube_namespace)
+        delete_workloads(kube_api, kube_namespace)
     finally:
         for runner in started:
             runner.stop()
