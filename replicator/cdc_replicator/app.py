@@ -132,6 +132,11 @@ class App:
         def on_error(exc: CommitLogError) -> None:
             self.metrics.errors.labels("reader", "commitlog").inc()
 
+        def on_undecodable(exc: CommitLogError) -> None:
+            self.metrics.errors.labels("reader", "schema_lag").inc()
+            assert self.registry is not None
+            self.registry.refresh(force=True)
+
         return Feed(
             CommitLogReader(decoder, read_ahead=True),
             self.cdc_raw,
@@ -140,6 +145,7 @@ class App:
             max_wait=tuning.batch_max_wait_seconds,
             poll=tuning.poll_interval_seconds,
             on_error=on_error,
+            on_undecodable=on_undecodable,
         )
 
     def _catch_up(self, after: Position | None, emit: Any, should_stop: Any) -> Position | None:

@@ -5,7 +5,8 @@ report a *watermark*: "everything before this position is read", which lets dest
 commit past finished segments even when those held nothing for them (otherwise those
 segments could never be released). A segment counts as finished only if its idx said
 COMPLETED *before* it was read to the end, so entries appended between the last read and the
-completion are never skipped.
+completion are never skipped; a segment without an idx only once a *newer* segment has one
+(Cassandra preallocates the next segment file before it switches to it).
 
 Chunks end on entry boundaries (all events of one commitlog entry share its position, and
 a destination commits positions), after ``batch_size`` events or ``max_wait`` seconds.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdc_replicator.commitlog.cdc_dir import list_segments
-from cdc_replicator.commitlog.errors import CommitLogError, SegmentNotReadyError
+from cdc_replicator.commitlog.errors import CommitLogError, MutationDecodeError, SegmentNotReadyError
 from cdc_replicator.commitlog.reader import CommitLogReader
 from cdc_replicator.events import ChangeEvent, Position
 
@@ -48,6 +49,8 @@ class Feed:
         max_wait: float,
         poll: float,
         on_error: Callable[[CommitLogError], None] | None = None,
+        on_undecodable: Callable[[CommitLogError], None] | None = None,
+        decode_patience: float = 120.0,
     ) -> None:
         self.reader = reader
         self.directory = directory
@@ -56,6 +59,8 @@ class Feed:
         self.max_wait = max_wait
         self.poll = poll
         self.on_error = on_error
+        self.on_undecodable = on_undecodable
+        self.decode_patience = decode_patience
         self.broken: set[int] = set()
         self.cursor: Position | None = None
 
@@ -84,8 +89,10 @@ class Feed:
             emitted = upto
             buffer = []
 
+        undecodable_since: float | None = None
         while True:
             progressed = False
+            retry = False
             segments = list_segments(self.directory)
             for number, source in enumerate(segments):
                 cursor = self.cursor
@@ -110,19 +117,47 @@ class Feed:
                     break
                 except FileNotFoundError:
                     continue  # released meanwhile
+                except MutationDecodeError as exc:
+                    # Most often the schema: a mutation written after ALTER TABLE reaches us before
+                    # the node we read system_schema from has the new column. Never skip data
+                    # for that: refresh and retry from the cursor, and only give up on the segment
+                    # once the schema has had ``decode_patience`` seconds to agree.
+                    if undecodable_since is None:
+                        undecodable_since = time.monotonic()
+                    if time.monotonic() - undecodable_since < self.decode_patience:
+                        log.warning("cdc_raw: %s; refreshing the schema and retrying", exc)
+                        if self.on_undecodable is not None:
+                            self.on_undecodable(exc)
+                        retry = True
+                        break
+                    log.error("cdc_raw: %s; skipping the rest of segment %s", exc, source.segment_id)
+                    undecodable_since = None
+                    self.broken.add(source.segment_id)
+                    if self.on_error is not None:
+                        self.on_error(exc)
+                    continue
                 except CommitLogError as exc:
                     log.error("cdc_raw: %s; skipping the rest of segment %s", exc, source.segment_id)
                     self.broken.add(source.segment_id)
                     if self.on_error is not None:
                         self.on_error(exc)
                     continue
-                newer_exists = number + 1 < len(segments)
-                if (before is not None and before.completed) or (before is None and newer_exists):
+                # Without an idx, a segment is finished only once a newer one has an idx: Cassandra
+                # preallocates the next segment, so a newer *file* proves nothing, while a newer
+                # segment's idx is written after this one's last sync (which writes its own idx
+                # if it ever held CDC data).
+                newer_synced = before is None and any(s.idx.exists() for s in segments[number + 1 :])
+                if (before is not None and before.completed) or newer_synced:
                     done = Position(source.segment_id + 1, 0)
                     if self.cursor is None or done > self.cursor:
                         self.cursor = done
                     continue
                 break  # the live segment
+            if progressed and not retry:
+                undecodable_since = None
+            if retry:
+                time.sleep(self.poll)
+                continue
             if not progressed:
                 flush(self.cursor)  # partial chunk and/or watermark
                 if once or should_stop():
