@@ -67,8 +67,8 @@ Limits
     runner's user), resources/limits, cgroups, PID or network isolation.
   - Volume contents are not refreshed (ConfigMap/Secret edits, token rotation: tokens ask for
     their expirationSeconds, default 1 h); a rolled Deployment gets fresh ones.
-  - Not supported: initContainers (the pod reports CreateContainerConfigError), startup
-    probes, grpc probes, lifecycle hooks, resourceFieldRef env, ephemeral containers,
+  - Not supported: sidecar-style init containers (``restartPolicy: Always`` on one: it would
+    block the pod), startup probes, grpc probes, lifecycle hooks, resourceFieldRef env, ephemeral containers,
     volume types other than the ones above; taints/tolerations and resources are not checked
     when binding; preferred affinity is ignored.
   - Restart backoff doubles from 1 s up to 20 s (``--backoff-max``), shorter than the kubelet's

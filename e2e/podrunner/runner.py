@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
@@ -156,13 +157,21 @@ class Runner:
 
     def _setup(self, w: PodWorker) -> PodProcesses:
         pod, spec = w.pod, w.pod["spec"]
-        if spec.get("initContainers"):
-            raise SetupError("CreateContainerConfigError", "initContainers are not supported by the e2e pod runner")
         w.sandbox.root.mkdir(parents=True, exist_ok=True)
         volumes = self.materialiser.prepare_volumes(pod, w.sandbox)
+        return PodProcesses(
+            restart_policy=spec.get("restartPolicy", "Always"),
+            containers=self._containers(pod, spec["containers"], volumes, w.sandbox),
+            init_containers=self._containers(pod, spec.get("initContainers") or [], volumes, w.sandbox),
+            backoff_initial=self.cfg.backoff_initial,
+            backoff_max=self.cfg.backoff_max,
+        )
+
+    def _containers(self, pod: Obj, specs: list[Obj], volumes: dict[str, Path], sandbox: Sandbox) -> list[Container]:
+        """Each container's command line, env and mounts, written out for the launcher."""
         containers = []
-        for c in spec["containers"]:
-            env = self.materialiser.container_env(pod, c, w.sandbox)
+        for c in specs:
+            env = self.materialiser.container_env(pod, c, sandbox)
             command = c.get("command") or self.cfg.entrypoint(c.get("image", ""))
             if not command:
                 raise SetupError(
@@ -173,28 +182,23 @@ class Runner:
             launch = {
                 "mounts": container_mounts(c, volumes),
                 "workingDir": c.get("workingDir", ""),
-                "root": str(w.sandbox.root),
+                "root": str(sandbox.root),
                 "runnerPid": os.getpid(),
                 "argv": argv,
                 "env": env,
             }
-            w.sandbox.launch_spec(c["name"]).write_text(json.dumps(launch, indent=1))
+            sandbox.launch_spec(c["name"]).write_text(json.dumps(launch, indent=1))
             containers.append(
                 Container(
                     spec=c,
                     argv=argv,
                     env=env,
-                    launch_file=w.sandbox.launch_spec(c["name"]),
-                    log_file=w.sandbox.log(c["name"]),
+                    launch_file=sandbox.launch_spec(c["name"]),
+                    log_file=sandbox.log(c["name"]),
                     backoff=self.cfg.backoff_initial,
                 )
             )
-        return PodProcesses(
-            restart_policy=spec.get("restartPolicy", "Always"),
-            containers=containers,
-            backoff_initial=self.cfg.backoff_initial,
-            backoff_max=self.cfg.backoff_max,
-        )
+        return containers
 
     def _tick_pod(self, uid: str, w: PodWorker, now: float) -> None:
         if w.procs is None and not w.deleting and now >= w.next_setup:

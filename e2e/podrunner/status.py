@@ -27,7 +27,7 @@ def _terminated(t: Terminated) -> dict[str, Any]:
     return out
 
 
-def _container_status(c: Container, now: float) -> dict[str, Any]:
+def _container_status(c: Container, now: float, waiting_reason: str = "ContainerCreating") -> dict[str, Any]:
     if c.proc is not None:
         state: dict[str, Any] = {"running": {"startedAt": c.started_at}}
     elif c.wants_start and c.ever_started and now < c.next_start:
@@ -35,7 +35,7 @@ def _container_status(c: Container, now: float) -> dict[str, Any]:
     elif c.terminated is not None:
         state = {"terminated": _terminated(c.terminated)}
     else:
-        state = {"waiting": {"reason": "ContainerCreating"}}
+        state = {"waiting": {"reason": waiting_reason}}
     out = {
         "name": c.name,
         "image": c.spec.get("image", ""),
@@ -52,6 +52,8 @@ def _container_status(c: Container, now: float) -> dict[str, Any]:
 
 
 def phase(procs: PodProcesses) -> str:
+    if procs.init_failed():
+        return "Failed"
     if not procs.done():
         return "Running" if any(c.ever_started for c in procs.containers) else "Pending"
     codes = [c.terminated.exit_code if c.terminated else 0 for c in procs.containers]
@@ -85,13 +87,14 @@ def desired_status(
             for c in pod["spec"]["containers"]
         ]
     else:
-        statuses = [_container_status(c, now) for c in procs.containers]
+        waiting_reason = "ContainerCreating" if procs.initialized() else "PodInitializing"
+        statuses = [_container_status(c, now, waiting_reason) for c in procs.containers]
     ready = pod_phase == "Running" and all(s["ready"] for s in statuses)
     running = pod_phase in ("Running", "Succeeded", "Failed")
     truth = {
         "PodScheduled": True,
         "PodReadyToStartContainers": procs is not None,
-        "Initialized": True,
+        "Initialized": procs.initialized() if procs else not pod["spec"].get("initContainers"),
         "ContainersReady": ready,
         "Ready": ready,
     }
@@ -104,6 +107,7 @@ def desired_status(
         "podIPs": [{"ip": POD_IP}] if running else None,
         "startTime": memory.setdefault("startTime", (pod.get("status") or {}).get("startTime") or now_rfc3339()),
         "containerStatuses": statuses,
+        "initContainerStatuses": [_container_status(c, now) for c in procs.init_containers] if procs else None,
         "qosClass": (pod.get("status") or {}).get("qosClass") or "BestEffort",
     }
 

@@ -78,23 +78,50 @@ class Container:
 
 @dataclass
 class PodProcesses:
-    """The containers of one pod and its restart policy."""
+    """The containers of one pod and its restart policy.
+
+    Init containers run one at a time, each to success, before any container starts; a failed
+    one is retried (with backoff) unless the pod's restartPolicy is Never, which fails the pod.
+    """
 
     restart_policy: str
     containers: list[Container]
     backoff_initial: float
     backoff_max: float
+    init_containers: list[Container] = field(default_factory=list)
     terminating: bool = False
     kill_deadline: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def everything(self) -> list[Container]:
+        return [*self.init_containers, *self.containers]
+
+    def initialized(self) -> bool:
+        return all(_succeeded(c) for c in self.init_containers)
+
+    def init_failed(self) -> bool:
+        return any(
+            c.terminated is not None and c.proc is None and not c.wants_start for c in self.init_containers
+        ) and (not self.initialized())
 
     def tick(self, now: float) -> bool:
         """Reap exits, restart what the policy restarts, run due probes. True when something changed."""
         changed = False
+        for c in self.init_containers:
+            if _succeeded(c):
+                continue
+            if c.proc is not None and c.proc.poll() is not None:
+                changed = True
+                self._reap(c, now, "Never" if self.restart_policy == "Never" else "OnFailure")
+            if c.proc is None and c.wants_start and not self.terminating and now >= c.next_start:
+                self._start(c, now)
+                changed = True
+            if not _succeeded(c):
+                return changed  # the next one waits for this one
         for c in self.containers:
             if c.proc is not None and c.proc.poll() is not None:
                 changed = True
-                self._reap(c, now)
+                self._reap(c, now, self.restart_policy)
             if c.proc is None and c.wants_start and not self.terminating and now >= c.next_start:
                 self._start(c, now)
                 changed = True
@@ -104,7 +131,7 @@ class PodProcesses:
                 self._probe_liveness(c, now)
         return changed
 
-    def _reap(self, c: Container, now: float) -> None:
+    def _reap(self, c: Container, now: float, policy: str) -> None:
         assert c.proc is not None
         rc = c.proc.returncode
         sig = -rc if rc < 0 else None
@@ -112,7 +139,7 @@ class PodProcesses:
         reason = "Completed" if exit_code == 0 else "Error"
         c.terminated = Terminated(exit_code, reason, c.started_at or now_rfc3339(), now_rfc3339(), sig)
         c.proc, c.ready = None, False
-        restart = self.restart_policy == "Always" or (self.restart_policy == "OnFailure" and exit_code != 0)
+        restart = policy == "Always" or (policy == "OnFailure" and exit_code != 0)
         c.wants_start = restart and not self.terminating
         if c.wants_start:
             # The kubelet's CrashLoopBackOff, with shorter steps: doubling, capped, reset after a good run.
@@ -165,16 +192,16 @@ class PodProcesses:
         if self.terminating:
             return
         self.terminating, self.kill_deadline = True, now + grace_seconds
-        for c in self.containers:
+        for c in self.everything:
             c.wants_start = False
             _signal(c, signal.SIGTERM)
 
     def alive(self) -> bool:
-        return any(c.proc is not None and c.proc.poll() is None for c in self.containers)
+        return any(c.proc is not None and c.proc.poll() is None for c in self.everything)
 
     def kill_if_due(self, now: float) -> None:
         if self.terminating and now >= self.kill_deadline:
-            for c in self.containers:
+            for c in self.everything:
                 _signal(c, signal.SIGKILL)
 
     def stop(self, grace_seconds: float) -> None:
@@ -183,22 +210,26 @@ class PodProcesses:
         self.terminate(grace_seconds, now)
         while self.alive() and time.monotonic() < self.kill_deadline:
             time.sleep(0.1)
-        for c in self.containers:
+        for c in self.everything:
             _signal(c, signal.SIGKILL)
             if c.proc is not None:
                 c.proc.wait()
-        self.tick(time.monotonic())
+                self._reap(c, time.monotonic(), "Never")
 
     def done(self) -> bool:
         """Nothing runs and nothing will be restarted: the pod's phase is final."""
-        return all(c.proc is None and not c.wants_start for c in self.containers)
+        return self.init_failed() or all(c.proc is None and not c.wants_start for c in self.containers)
 
     def write_pids(self, path: Path) -> None:
         """For tests and people: which local pid runs which container now."""
-        pids = {c.name: c.pid for c in self.containers}
+        pids = {c.name: c.pid for c in self.everything}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(pids))
         tmp.replace(path)
+
+
+def _succeeded(c: Container) -> bool:
+    return c.proc is None and c.terminated is not None and c.terminated.exit_code == 0
 
 
 def _probe_state(spec: Obj, kind: str, now: float) -> ProbeState | None:
