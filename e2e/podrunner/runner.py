@@ -208,6 +208,9 @@ class Runner:
                 log.info("pod %s: starting %s", pod_key(w.pod), [c.name for c in w.procs.containers])
             except SetupError as exc:
                 w.waiting, w.next_setup = (exc.reason, exc.message), now + SETUP_RETRY_SECONDS
+            except (client.ApiException, OSError, KeyError, ValueError) as exc:
+                log.warning("pod %s: setup failed, retrying: %r", pod_key(w.pod), exc)
+                w.waiting, w.next_setup = ("CreateContainerError", repr(exc)[:500]), now + SETUP_RETRY_SECONDS
         if w.procs is not None:
             if w.deleting:
                 w.procs.terminate(w.grace_seconds(), now)
@@ -250,7 +253,7 @@ class Runner:
 
     # -- main loop ---------------------------------------------------------------------------
 
-    def run(self, ready_file: Any = None) -> None:
+    def run(self, ready_file: Path | None = None) -> None:
         self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.node.register()
         next_heartbeat = time.monotonic() + self.cfg.heartbeat_seconds
@@ -258,10 +261,9 @@ class Runner:
         try:
             while not self.stopping.is_set():
                 try:
-                    kind, payload = self.events.get(timeout=0.5)
-                    self._on_event(kind, payload)
+                    self._guarded("event", self._on_event, *self.events.get(timeout=0.5))
                     while not self.events.empty():
-                        self._on_event(*self.events.get_nowait())
+                        self._guarded("event", self._on_event, *self.events.get_nowait())
                 except queue.Empty:
                     pass
                 if ready_file is not None and self.synced.is_set():
@@ -269,12 +271,20 @@ class Runner:
                     ready_file = None
                 now = time.monotonic()
                 for uid, w in list(self.workers.items()):
-                    self._tick_pod(uid, w, now)
+                    self._guarded(pod_key(w.pod), self._tick_pod, uid, w, now)
                 if now >= next_heartbeat:
-                    self._heartbeat()
+                    self._guarded("node heartbeat", self._heartbeat)
                     next_heartbeat = now + self.cfg.heartbeat_seconds
         finally:
             self._stop_all()
+
+    @staticmethod
+    def _guarded(what: str, fn: Any, *args: Any) -> None:
+        """One pod's trouble (an API error, a full disk) is logged, never the end of the runner."""
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("%s: unexpected error (retried on the next tick)", what)
 
     def _heartbeat(self) -> None:
         try:

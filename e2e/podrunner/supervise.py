@@ -188,7 +188,7 @@ class PodProcesses:
     # -- termination -------------------------------------------------------------------------
 
     def terminate(self, grace_seconds: float, now: float) -> None:
-        """SIGTERM every container; `tick` and `finish_if_due` take it from there."""
+        """SIGTERM every container; `kill_if_due` sends SIGKILL once the grace period is over."""
         if self.terminating:
             return
         self.terminating, self.kill_deadline = True, now + grace_seconds
