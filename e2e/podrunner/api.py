@@ -132,7 +132,11 @@ class PodRunner:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def pids(self, namespace: str, pod: str) -> dict[str, int | None]:
-        path = self.pod_root(namespace, pod) / "pids.json"
+        """Container name -> local pid while it runs (None once it stopped); {} before the pod starts."""
+        try:
+            path = self.pod_root(namespace, pod) / "pids.json"
+        except PodRunnerError:
+            return {}
         return dict(json.loads(path.read_text())) if path.exists() else {}
 
 

@@ -94,3 +94,27 @@ def test_deployment_becomes_available_and_deleting_it_stops_the_process(
     apps.delete_namespaced_deployment("web", ns, propagation_policy="Foreground")
     eventually(lambda: not core.list_namespaced_pod(ns, label_selector="app=web").items, 60, "the pod to go")
     assert not pid_alive(pid)
+
+
+def test_a_pod_ignoring_sigterm_is_killed_after_its_grace_period(
+    kube_api: Any, kube_namespace: str, pod_runner: PodRunner
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    ns = kube_namespace
+    stubborn = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "stubborn"},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            # SIG_IGN is inherited: neither the shell nor its sleep dies of SIGTERM.
+            "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "trap '' TERM; sleep 300"]}],
+        },
+    }
+    core.create_namespaced_pod(ns, stubborn)
+
+    pid = eventually(lambda: pod_runner.pids(ns, "stubborn").get("c"), 60, "the stubborn container to start")
+    core.delete_namespaced_pod("stubborn", ns)
+    eventually(lambda: not core.list_namespaced_pod(ns).items, 60, "the pod to be deleted")
+    assert not pid_alive(pid)
+    assert pod_runner.pids(ns, "stubborn") == {"c": None}
