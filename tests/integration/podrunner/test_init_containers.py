@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 def pod(name: str, policy: str, init_scripts: list[str], main_script: str) -> dict[str, Any]:
-    mounts = [{"name": "work", "mountPath": "/work"}]
+    mounts = [{"name": "work", "mountPath": "/podrunner-test/seed"}]
 
     def container(cname: str, script: str) -> dict[str, Any]:
         return {"name": cname, "image": "busybox", "command": ["sh", "-c", script], "volumeMounts": mounts}
@@ -41,11 +41,11 @@ def test_init_containers_run_first_in_order_and_a_failure_under_never_fails_the_
     seeded = pod(
         "seeded",
         "Always",
-        ["echo one >> /work/order", "echo two >> /work/order"],
-        "cp /work/order /work/seen; exec sleep 300",
+        ["echo one >> /podrunner-test/seed/order", "echo two >> /podrunner-test/seed/order"],
+        "cp /podrunner-test/seed/order /podrunner-test/seed/seen; exec sleep 300",
     )
     core.create_namespaced_pod(ns, seeded)
-    core.create_namespaced_pod(ns, pod("broken", "Never", ["exit 4"], "touch /work/main-ran"))
+    core.create_namespaced_pod(ns, pod("broken", "Never", ["exit 4"], "touch /podrunner-test/seed/main-ran"))
 
     def running() -> Any:
         got = core.read_namespaced_pod("seeded", ns)

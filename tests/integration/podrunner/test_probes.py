@@ -25,7 +25,7 @@ def sleeper(name: str, script: str, probes: dict[str, Any]) -> dict[str, Any]:
                     "name": "app",
                     "image": "busybox",
                     "command": ["sh", "-c", script],
-                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    "volumeMounts": [{"name": "data", "mountPath": "/podrunner-test/data"}],
                     **probes,
                 }
             ],
@@ -39,11 +39,14 @@ def test_exec_readiness_sees_the_mounts_and_failing_liveness_restarts(
 ) -> None:
     core = client.CoreV1Api(kube_api)
     ns = kube_namespace
-    # /data exists only in the container's mount namespace: the probe passes only if it runs there.
+    # The file is in the emptyDir, seen at that path only inside the container: the probe passes
+    # only if it runs in the container's mount namespace.
     ready_when_touched = {
-        "readinessProbe": {"exec": {"command": ["test", "-f", "/data/healthy"]}, "periodSeconds": 1},
+        "readinessProbe": {"exec": {"command": ["test", "-f", "/podrunner-test/data/healthy"]}, "periodSeconds": 1},
     }
-    core.create_namespaced_pod(ns, sleeper("probed", "touch /data/healthy; exec sleep 300", ready_when_touched))
+    core.create_namespaced_pod(
+        ns, sleeper("probed", "touch /podrunner-test/data/healthy; exec sleep 300", ready_when_touched)
+    )
     never_alive = {"livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 1}}
     core.create_namespaced_pod(ns, sleeper("unhealthy", "exec sleep 300", never_alive))
 

@@ -22,9 +22,9 @@ import json, os, pathlib, stat
 from kubernetes import client, config
 config.load_incluster_config()
 review = client.AuthenticationV1Api().create_self_subject_review(client.V1SelfSubjectReview())
-conf = pathlib.Path("/etc/app/settings/app.conf")
+conf = pathlib.Path("/podrunner-test/etc/settings/app.conf")
 try:
-    pathlib.Path("/etc/app/secret/new").write_text("x")
+    pathlib.Path("/podrunner-test/etc/secret/new").write_text("x")
     read_only = False
 except OSError:
     read_only = True
@@ -35,12 +35,12 @@ result = {{
     "settings": conf.read_text(),
     "settings_mode": stat.S_IMODE(conf.stat().st_mode),
     "settings_keys": sorted(p.name for p in conf.parent.iterdir()),
-    "password_file": pathlib.Path("/etc/app/secret/password").read_text(),
+    "password_file": pathlib.Path("/podrunner-test/etc/secret/password").read_text(),
     "secret_read_only": read_only,
     "env": {{k: os.environ.get(k) for k in
             ["GREETING", "TWICE", "PASSWORD", "LEVEL", "CFG_level", "POD_NAME", "POD_NAMESPACE", "POD_IP"]}},
 }}
-pathlib.Path("/out/result.json").write_text(json.dumps(result))
+pathlib.Path("/podrunner-test/out/result.json").write_text(json.dumps(result))
 """
 
 
@@ -69,10 +69,10 @@ def reader_pod() -> dict[str, Any]:
                     ],
                     "envFrom": [{"prefix": "CFG_", "configMapRef": {"name": "settings"}}],
                     "volumeMounts": [
-                        {"name": "settings", "mountPath": "/etc/app/settings", "readOnly": True},
-                        {"name": "creds", "mountPath": "/etc/app/secret", "readOnly": True},
+                        {"name": "settings", "mountPath": "/podrunner-test/etc/settings", "readOnly": True},
+                        {"name": "creds", "mountPath": "/podrunner-test/etc/secret", "readOnly": True},
                         {"name": "api-access", "mountPath": SA_DIR, "readOnly": True},
-                        {"name": "out", "mountPath": "/out"},
+                        {"name": "out", "mountPath": "/podrunner-test/out"},
                     ],
                 }
             ],
