@@ -19,7 +19,7 @@ from cdc_replicator.events import Position
 from cdc_replicator.schema.registry import SchemaRegistry
 from cdc_replicator.sinks.layout import default_target
 
-from tests.integration.commitlog.helpers import run, start_position, unique_keyspace
+from tests.integration.commitlog.helpers import read_events, run, start_position, unique_keyspace
 from tests.integration.commitlog.model import select_all
 from tests.integration.commitlog.workload import Workload, schema_statements
 from tests.integration.replicator.helpers import ch_expected, ch_read, diff, expected_rows, view_rows
@@ -92,10 +92,13 @@ def _caught_up(checkpoint_path: Path, end: Position, names: list[str]) -> bool:
     return all(found.get(n) is not None and Position.parse(str(found[n])) >= end for n in names)
 
 
-def _end(cdc_raw: Path) -> Position:
-    end = start_position(cdc_raw)
-    assert end is not None
-    return end
+def _end(cdc_raw: Path, registry: SchemaRegistry, keyspace: str, after: Position | None) -> Position:
+    """Where the last event of ``keyspace`` ends in ``cdc_raw`` (other tests write there too, so the
+    end of the segment may be a foreign entry a replicator never reports as its position)."""
+    registry.refresh(force=True)
+    events = read_events(cdc_raw, registry, keyspace, after, include=lambda t: t.cdc)
+    assert events
+    return max(e.position for e in events)
 
 
 def _compare_pg(dsn: str, schema: str, session: Any, registry: SchemaRegistry, keyspace: str) -> list[str]:
@@ -143,9 +146,10 @@ def test_run_converges_serves_metrics_and_drains_on_sigterm(
 ) -> None:  # fmt: skip
     keyspace = unique_keyspace("repl_run")
     _setup(cql_session, keyspace, replication)
+    start = start_position(cdc_raw)
     for statement in Workload(keyspace, 21, 200, alter_at=100).statements():
         run(cql_session, statement)
-    end = _end(cdc_raw)
+    end = _end(cdc_raw, registry, keyspace, start)
     pg, port = pg_parts(postgres_dsn), free_port()
     config = write_config(tmp_path / "config.yaml", **_config(tmp_path, cdc_raw, keyspace, pg, pg_schema, port))
     replicator = Replicator(config, _env(pg), tmp_path)
@@ -180,6 +184,7 @@ def test_run_killed_at_random_points_converges(
     """SIGKILL at ten random points per seed while Cassandra is being written, restart each time."""
     keyspace = unique_keyspace(f"repl_kill{seed}")
     _setup(cql_session, keyspace, replication)
+    start = start_position(cdc_raw)
     pg, port = pg_parts(postgres_dsn), free_port()
     config = _config(tmp_path, cdc_raw, keyspace, pg, pg_schema, port, batch_size=25)
     replicator = Replicator(write_config(tmp_path / "config.yaml", **config), _env(pg), tmp_path)
@@ -204,7 +209,7 @@ def test_run_killed_at_random_points_converges(
             replicator.kill()
             kills += 1
         writer.join()
-        end = _end(cdc_raw)
+        end = _end(cdc_raw, registry, keyspace, start)
         replicator.start()
         wait_until(
             lambda: _caught_up(tmp_path / "checkpoint.json", end, ["pg", "ch"]), 120, "catch-up", replicator.logs
@@ -225,6 +230,7 @@ def test_destination_cut_off_does_not_stop_the_others_and_catches_up(
 ) -> None:  # fmt: skip
     keyspace = unique_keyspace("repl_cut")
     _setup(cql_session, keyspace, replication)
+    start = start_position(cdc_raw)
     pg, port = pg_parts(postgres_dsn), free_port()
     host, _, pg_port = pg["endpoint"].rpartition(":")
     proxy = Proxy((host, int(pg_port)))
@@ -238,13 +244,13 @@ def test_destination_cut_off_does_not_stop_the_others_and_catches_up(
     try:
         for statement in statements[:80]:
             run(cql_session, statement)
-        first = _end(cdc_raw)
+        first = _end(cdc_raw, registry, keyspace, start)
         wait_until(lambda: _caught_up(checkpoint, first, ["pg", "ch"]), 120, "first catch-up", replicator.logs)
 
         proxy.cut()
         for statement in statements[80:]:
             run(cql_session, statement)
-        second = _end(cdc_raw)
+        second = _end(cdc_raw, registry, keyspace, first)
         wait_until(lambda: _caught_up(checkpoint, second, ["ch"]), 120, "clickhouse going on", replicator.logs)
         report = read_checkpoint(checkpoint)
         assert report is not None
@@ -276,6 +282,7 @@ def test_three_nodes_three_replicators_one_destination_converge(
     assert len(nodes) == 3
     keyspace = unique_keyspace("repl_three")
     _setup(cql_session, keyspace, "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+    starts = {node["name"]: start_position(Path(node["cdc_raw"])) for node in nodes}
     pg = pg_parts(postgres_dsn)
     replicators = []
     for node in nodes:
@@ -292,7 +299,7 @@ def test_three_nodes_three_replicators_one_destination_converge(
         for statement in Workload(keyspace, 41, 200, alter_at=100).statements():
             run(cql_session, statement)
         for node, replicator in zip(nodes, replicators, strict=True):
-            end = _end(Path(node["cdc_raw"]))
+            end = _end(Path(node["cdc_raw"]), registry, keyspace, starts[node["name"]])
             ckpt = tmp_path / node["name"] / "checkpoint.json"
             wait_until(lambda c=ckpt, e=end: _caught_up(c, e, ["pg"]), 180, f"{node['name']}", replicator.logs)
     finally:
@@ -349,3 +356,73 @@ def test_segments_released_only_once_every_destination_is_past_them(
         proxy.cut()
         code = replicator.stop()
     assert code == 0
+
+
+def test_masking_happens_before_any_destination(
+    tmp_path: Path, cql_session: Any, registry: SchemaRegistry, cdc_raw: Path, replication: str,
+    postgres_dsn: str, pg_schema: str,
+) -> None:  # fmt: skip
+    """A policy in the config: hmac tokens and redaction land in Postgres, raw values nowhere."""
+    import base64
+
+    from cdc_replicator.masking.actions import KeyMaterial, encoder_for, hmac_fn
+    from cdc_replicator.masking.policy import DEFAULT_MARKER
+    from cdc_replicator.types.cql import CqlType
+
+    keyspace = unique_keyspace("repl_mask")
+    run(cql_session, f"CREATE KEYSPACE {keyspace} WITH replication = {replication}")
+    run(
+        cql_session,
+        f"CREATE TABLE {keyspace}.people (id int PRIMARY KEY, email text, ssn text, age int) WITH cdc = true",
+    )
+    start = start_position(cdc_raw)
+    for n in range(5):
+        run(
+            cql_session,
+            f"INSERT INTO {keyspace}.people (id, email, ssn, age) VALUES ({n}, 'p{n}@x.org', 'ssn-{n}', {n})",
+        )
+    end = _end(cdc_raw, registry, keyspace, start)
+    key = bytes(range(32))
+    pg, port = pg_parts(postgres_dsn), free_port()
+    config = _config(tmp_path, cdc_raw, keyspace, pg, pg_schema, port)
+    config["destinations"] = config["destinations"][:1]
+    config["masking"] = {
+        "policies": [
+            {
+                "name": "people",
+                "rules": [
+                    {"name": "email", "classification": "PII", "match": {"column": "email"}, "action": "hmac",
+                     "keyRef": "tokens"},
+                    {"name": "ssn", "classification": "PII", "match": {"column": "ssn"}, "action": "redact"},
+                ],
+            }
+        ],
+        "keys": [{"name": "tokens", "env": "MASK_TOKENS"}],
+    }  # fmt: skip
+    env = {**_env(pg), "MASK_TOKENS": base64.b64encode(key).decode(), "MASK_TOKENS_VERSION": "3"}
+    replicator = Replicator(write_config(tmp_path / "config.yaml", **config), env, tmp_path)
+    replicator.start()
+    try:
+        ckpt = tmp_path / "checkpoint.json"
+        wait_until(lambda: _caught_up(ckpt, end, ["pg"]), 120, "catch-up", replicator.logs)
+    finally:
+        assert replicator.stop() == 0
+
+    async def read() -> tuple[list[Any], str]:
+        conn = await asyncpg.connect(postgres_dsn)
+        try:
+            rows = await conn.fetch(f'SELECT id, email, ssn, age FROM "{pg_schema}"."{keyspace}_people" ORDER BY id')
+            raw = await conn.fetchval(
+                f'SELECT string_agg(t::text, \'|\') FROM "{pg_schema}"."{keyspace}_people__rows" t'
+            )
+        finally:
+            await conn.close()
+        return rows, str(raw)
+
+    rows, raw = asyncio.run(read())
+    token = hmac_fn(KeyMaterial(3, key), encoder_for(CqlType("text")))
+    assert [(r["id"], r["email"], r["ssn"], r["age"]) for r in rows] == [
+        (n, token(f"p{n}@x.org"), DEFAULT_MARKER, n) for n in range(5)
+    ]
+    assert "@x.org" not in raw
+    assert "ssn-" not in raw
