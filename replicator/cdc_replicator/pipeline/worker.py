@@ -21,11 +21,12 @@ from typing import Any
 from opentelemetry import trace
 
 from cdc_replicator.config import DestinationProgress, Tuning
-from cdc_replicator.events import ChangeEvent, Position
+from cdc_replicator.events import Position
 from cdc_replicator.observability.metrics import Metrics
 from cdc_replicator.pipeline.backoff import Backoff
 from cdc_replicator.pipeline.feed import Chunk
 from cdc_replicator.sinks.base import DestinationError, Sink, TableOf
+from cdc_replicator.sinks.history import newest_timestamp as write_time
 
 log = logging.getLogger(__name__)
 CatchUp = Callable[[Position | None, Callable[[Chunk], None], Callable[[], bool]], Position | None]
@@ -51,21 +52,6 @@ class Progress:
     last_write_time_us: int = 0
     up: bool = False
     latency_s: float | None = None
-
-
-def write_time(event: ChangeEvent) -> int:
-    """The event's newest Cassandra write timestamp (µs), 0 if it carries none."""
-    newest = 0
-    if event.deletion is not None:
-        newest = event.deletion.timestamp
-    if event.liveness is not None and event.liveness.timestamp > newest:
-        newest = event.liveness.timestamp
-    for cell in event.cells.values():
-        newest = max(newest, cell.timestamp)
-    for column in event.complex.values():
-        for cell in column.cells:
-            newest = max(newest, cell.timestamp)
-    return newest
 
 
 class Worker:

@@ -6,9 +6,9 @@ Every unique index of a hypertable must include its time column, so:
   is laid out as in Postgres, with ``<target>__rows`` a hypertable partitioned on that
   column (its primary key includes it) and upserted the same way: the view is current state;
 - any other table becomes ``<target>__history``: an append-only hypertable partitioned by
-  Cassandra write time, one row per fact (``sinks.history``), unique on (key, column,
-  element, operation, write time, partition column), inserted with ``ON CONFLICT DO NOTHING``
-  so replays and replica duplicates add nothing.
+  Cassandra write time, one row per change event (``sinks.history``), unique on (key, write
+  time, operation, content hash), inserted with ``ON CONFLICT DO NOTHING`` so replays and
+  replica duplicates add nothing.
 """
 
 # ruff: noqa: S608 - SQL is built from identifiers quoted by q(); values always travel as parameters
@@ -75,16 +75,16 @@ class TimescaleSink(PostgresSink):
             if not exists:
                 await conn.execute(
                     f"CREATE TABLE {tbl(self.schema, name)} (_write_time timestamptz NOT NULL, _ts bigint NOT NULL, "
-                    "_key jsonb NOT NULL, _column text NOT NULL, _element text NOT NULL, _op text NOT NULL, "
-                    "_value jsonb, _ttl integer, _position text NOT NULL)"
+                    "_key jsonb NOT NULL, _op text NOT NULL, _change jsonb NOT NULL, _hash text NOT NULL, "
+                    "_position text NOT NULL)"
                 )
                 await conn.execute(
                     "SELECT create_hypertable($1::regclass, by_range('_write_time', '7 days'::interval))",
                     tbl(self.schema, name),
                 )
                 await conn.execute(
-                    f"CREATE UNIQUE INDEX {q(name + '_fact')} ON {tbl(self.schema, name)} "
-                    "(_key, _column, _element, _op, _ts, _write_time)"
+                    f"CREATE UNIQUE INDEX {q(name + '_change')} ON {tbl(self.schema, name)} "
+                    "(_key, _ts, _op, _hash, _write_time)"
                 )
                 log.info("created hypertable %s.%s", self.schema, name)
         self._ready.add(marker)
@@ -96,8 +96,7 @@ class TimescaleSink(PostgresSink):
         if self._time_column(layout) is not None:
             await super()._apply(conn, table, events, result)
             return
-        kinds = {c.name: c.type.kind for c in layout.columns if c.storage == "elements"}
-        rows = [row for event in events for row in history.history_rows(event, kinds)]
+        rows = [history.history_row(event) for event in events]
         name = f"{layout.target}__history"
         stage = await self._stage(
             conn,
@@ -106,11 +105,9 @@ class TimescaleSink(PostgresSink):
                 ("_write_time", "timestamptz"),
                 ("_ts", "bigint"),
                 ("_key", "jsonb"),
-                ("_column", "text"),
-                ("_element", "text"),
                 ("_op", "text"),
-                ("_value", "jsonb"),
-                ("_ttl", "integer"),
+                ("_change", "jsonb"),
+                ("_hash", "text"),
                 ("_position", "text"),
             ],
         )
@@ -118,7 +115,7 @@ class TimescaleSink(PostgresSink):
             await conn.copy_records_to_table(stage, records=rows, columns=list(history.COLUMNS))
             await conn.execute(
                 f"INSERT INTO {tbl(self.schema, name)} SELECT * FROM {q(stage)} "
-                "ON CONFLICT (_key, _column, _element, _op, _ts, _write_time) DO NOTHING"
+                "ON CONFLICT (_key, _ts, _op, _hash, _write_time) DO NOTHING"
             )
             await conn.execute(f"TRUNCATE {q(stage)}")
         result.applied += len(events)
