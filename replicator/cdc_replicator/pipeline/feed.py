@@ -24,9 +24,11 @@ from cdc_replicator.commitlog.cdc_dir import list_segments
 from cdc_replicator.commitlog.errors import CommitLogError, MutationDecodeError, SegmentNotReadyError
 from cdc_replicator.commitlog.reader import CommitLogReader
 from cdc_replicator.events import ChangeEvent, Position
+from cdc_replicator.sinks.base import DeadLetter
 
 log = logging.getLogger(__name__)
-Prepare = Callable[[list[ChangeEvent]], list[ChangeEvent]]
+Prepare = Callable[[list[ChangeEvent]], tuple[list[ChangeEvent], list[DeadLetter]]]
+"""Masking: events to send on, and events no destination may apply (each destination dead-letters them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class Chunk:
     """Everything up to here is read: the last event's position, or a watermark."""
     read_at: float
     """``time.time()`` when the chunk was cut."""
+    rejected: tuple[DeadLetter, ...] = ()
 
 
 class Feed:
@@ -84,8 +87,8 @@ class Feed:
             nonlocal buffer, emitted
             if upto is None or (not buffer and emitted is not None and upto <= emitted):
                 return
-            events = self.prepare(buffer) if buffer else []
-            emit(Chunk(tuple(events), upto, time.time()))
+            events, rejected = self.prepare(buffer) if buffer else ([], [])
+            emit(Chunk(tuple(events), upto, time.time(), tuple(rejected)))
             emitted = upto
             buffer = []
 

@@ -124,13 +124,19 @@ class Worker:
         if committed is not None and upto <= committed:
             return
         events = [e for c in chunks for e in c.events if committed is None or e.position > committed]
+        rejected = [
+            d
+            for c in chunks
+            for d in c.rejected
+            if committed is None or d.event is None or d.event.position > committed
+        ]
         begin = time.monotonic()
         with self.tracer.start_as_current_span("cdc.batch") as span:
             span.set_attribute("cdc.destination", self.name)
             span.set_attribute("cdc.events", len(events))
             span.set_attribute("cdc.upto", str(upto))
             try:
-                result = await asyncio.wait_for(self.sink.write(events, self.table_of, upto), WRITE_TIMEOUT_S)
+                result = await asyncio.wait_for(self.sink.write(events, self.table_of, upto, rejected), WRITE_TIMEOUT_S)
             except TimeoutError as exc:
                 raise DestinationError(f"{self.name}: write timed out after {WRITE_TIMEOUT_S:.0f} s") from exc
             span.set_attribute("cdc.applied", result.applied)

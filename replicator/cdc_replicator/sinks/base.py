@@ -54,8 +54,15 @@ class Sink(Protocol):
     async def committed(self) -> Position | None:
         """The position this destination has committed for our node, or None."""
 
-    async def write(self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position) -> WriteResult:
-        """Apply ``events`` and commit ``upto`` with them; raise ``DestinationError`` to retry."""
+    async def write(
+        self,
+        events: Sequence[ChangeEvent],
+        table_of: TableOf,
+        upto: Position,
+        rejected: Sequence[DeadLetter] = (),
+    ) -> WriteResult:
+        """Apply ``events``, dead-letter ``rejected`` (refused upstream, e.g. by masking) and commit
+        ``upto`` with them; raise ``DestinationError`` to retry."""
 
     async def ping(self) -> float:
         """Round trip in seconds; raises when the destination is unreachable."""

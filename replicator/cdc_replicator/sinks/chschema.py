@@ -278,7 +278,5 @@ def view_statements(database: str, layout: TableLayout) -> list[str]:  # noqa: P
     else:
         body = f"SELECT {', '.join([*out_keys, *out_regular])} FROM vis r WHERE r._static = 0 AND ({row_alive})"
     view = f"{d}.{q(t)}"
-    return [
-        f"DROP VIEW IF EXISTS {view}",
-        f"CREATE VIEW {view} AS WITH {', '.join(parts)} {body} SETTINGS join_use_nulls = 0",
-    ]
+    # One atomic statement: replicators of several nodes may recreate the view at the same time.
+    return [f"CREATE OR REPLACE VIEW {view} AS WITH {', '.join(parts)} {body} SETTINGS join_use_nulls = 0"]

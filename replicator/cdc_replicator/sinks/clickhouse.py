@@ -57,6 +57,18 @@ def connect(endpoint: str, database: str, username: str | None = None, password:
     )
 
 
+_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _client_lock(client: Any) -> threading.Lock:
+    """One lock per client object (a sink made without a client gets its own)."""
+    if client is None:
+        return threading.Lock()
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(id(client), threading.Lock())
+
+
 class _Table:
     def __init__(self, layout: TableLayout) -> None:
         self.layout = layout
@@ -94,8 +106,8 @@ class ClickHouseSink:
         self.types_of = types_of
         self._tables: dict[tuple[Any, int], _Table] = {}
         self._ready: set[tuple[Any, ...]] = set()
-        self._lock = threading.Lock()
-        """chDB sessions are not thread-safe; clickhouse-connect HTTP clients are, but cheap to serialize."""
+        self._lock = _client_lock(client)
+        """chDB sessions are not thread-safe (and sinks may share one); HTTP clients are, but cheap to serialize."""
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         def locked() -> Any:
@@ -224,8 +236,10 @@ class ClickHouseSink:
         del width
         return out
 
-    def _write_sync(self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position) -> WriteResult:
-        result = WriteResult()
+    def _write_sync(
+        self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position, rejected: Sequence[DeadLetter]
+    ) -> WriteResult:
+        result = WriteResult(dead=list(rejected))
         by_table: dict[int, tuple[_Table, list[ChangeEvent]]] = {}
         for event in events:
             table = self._table(event, table_of)
@@ -300,6 +314,12 @@ class ClickHouseSink:
         )
         return result
 
-    async def write(self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position) -> WriteResult:
-        result: WriteResult = await self._run(self._write_sync, events, table_of, upto)
+    async def write(
+        self,
+        events: Sequence[ChangeEvent],
+        table_of: TableOf,
+        upto: Position,
+        rejected: Sequence[DeadLetter] = (),
+    ) -> WriteResult:
+        result: WriteResult = await self._run(self._write_sync, events, table_of, upto, rejected)
         return result

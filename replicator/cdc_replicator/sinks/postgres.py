@@ -296,10 +296,16 @@ class PostgresSink:
         result.per_table[name] = result.per_table.get(name, 0) + applied
         result.max_write_time = max(result.max_write_time, batch.max_timestamp)
 
-    async def write(self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position) -> WriteResult:
+    async def write(
+        self,
+        events: Sequence[ChangeEvent],
+        table_of: TableOf,
+        upto: Position,
+        rejected: Sequence[DeadLetter] = (),
+    ) -> WriteResult:
         for attempt in range(_CONFLICT_RETRIES):
             try:
-                return await self._write(events, table_of, upto)
+                return await self._write(events, table_of, upto, rejected)
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 # Rolled back whole; another replicator's transaction won. Retrying is safe.
                 if attempt + 1 == _CONFLICT_RETRIES:
@@ -307,8 +313,10 @@ class PostgresSink:
                 await asyncio.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _write(self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position) -> WriteResult:
-        result = WriteResult()
+    async def _write(
+        self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position, rejected: Sequence[DeadLetter]
+    ) -> WriteResult:
+        result = WriteResult(dead=list(rejected))
         conn = await self._connection()
         by_table: dict[int, tuple[PgTable, list[ChangeEvent]]] = {}
         unknown: list[ChangeEvent] = []
