@@ -381,6 +381,14 @@ def test_masking_happens_before_any_destination(
             cql_session,
             f"INSERT INTO {keyspace}.people (id, email, ssn, age) VALUES ({n}, 'p{n}@x.org', 'ssn-{n}', {n})",
         )
+    # A masked clustering column: equality deletes still apply; a range over it cannot (hashes keep no order).
+    run(
+        cql_session, f"CREATE TABLE {keyspace}.log (id int, email text, n int, PRIMARY KEY (id, email)) WITH cdc = true"
+    )
+    for n in range(3):
+        run(cql_session, f"INSERT INTO {keyspace}.log (id, email, n) VALUES (1, 'l{n}@x.org', {n})")
+    run(cql_session, f"DELETE FROM {keyspace}.log WHERE id = 1 AND email = 'l0@x.org'")
+    run(cql_session, f"DELETE FROM {keyspace}.log WHERE id = 1 AND email > 'l1'")
     end = _end(cdc_raw, registry, keyspace, start)
     key = bytes(range(32))
     pg, port = pg_parts(postgres_dsn), free_port()
@@ -408,21 +416,26 @@ def test_masking_happens_before_any_destination(
     finally:
         assert replicator.stop() == 0
 
-    async def read() -> tuple[list[Any], str]:
+    async def read() -> tuple[list[Any], str, list[Any], list[Any]]:
         conn = await asyncpg.connect(postgres_dsn)
         try:
+            log_rows = await conn.fetch(f'SELECT email, n FROM "{pg_schema}"."{keyspace}_log" ORDER BY n')
+            dead = await conn.fetch(f'SELECT "table", error, event::text AS event FROM "{pg_schema}".cdc_dead_letters')
             rows = await conn.fetch(f'SELECT id, email, ssn, age FROM "{pg_schema}"."{keyspace}_people" ORDER BY id')
             raw = await conn.fetchval(
                 f'SELECT string_agg(t::text, \'|\') FROM "{pg_schema}"."{keyspace}_people__rows" t'
             )
         finally:
             await conn.close()
-        return rows, str(raw)
+        return rows, str(raw), log_rows, dead
 
-    rows, raw = asyncio.run(read())
+    rows, raw, log_rows, dead = asyncio.run(read())
     token = hmac_fn(KeyMaterial(3, key), encoder_for(CqlType("text")))
     assert [(r["id"], r["email"], r["ssn"], r["age"]) for r in rows] == [
         (n, token(f"p{n}@x.org"), DEFAULT_MARKER, n) for n in range(5)
     ]
     assert "@x.org" not in raw
     assert "ssn-" not in raw
+    assert [(r["email"], r["n"]) for r in log_rows] == [(token("l1@x.org"), 1), (token("l2@x.org"), 2)]
+    assert [(d["table"], "masked clustering column" in d["error"]) for d in dead] == [("log", True)]
+    assert "@x.org" not in dead[0]["event"]
