@@ -35,6 +35,7 @@ from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.observability import logs, tracing
 from cdc_replicator.observability.http import HttpServer
 from cdc_replicator.observability.metrics import Metrics
+from cdc_replicator.pipeline.backoff import Backoff
 from cdc_replicator.pipeline.factory import build_sink, ssl_context
 from cdc_replicator.pipeline.feed import Chunk, Feed
 from cdc_replicator.pipeline.worker import FeedState, Worker
@@ -262,7 +263,8 @@ class App:
         readable = self.cdc_raw.is_dir()
         healthy &= readable
         deps["cdc_raw"] = {"status": "up" if readable else "down", "path": str(self.cdc_raw)}
-        cassandra_up = self.session is not None and not self.session.is_shutdown
+        cassandra_up = self.registry is not None and (self.session is None or not self.session.is_shutdown)
+        healthy &= cassandra_up
         deps["cassandra"] = {"status": "up" if cassandra_up else "down"}
         return healthy, {"status": "healthy" if healthy else "unhealthy", "dependencies": deps}
 
@@ -276,7 +278,18 @@ class App:
         self.http = HttpServer(self.metrics.registry, self.health, port=config.observability.metrics_port)
         await self.http.start()
         if self.registry is None:
-            self.session = await asyncio.to_thread(_cassandra_session, config)
+            backoff = Backoff(config.tuning.retry_initial_seconds, config.tuning.retry_max_seconds)
+            while self.session is None:
+                try:
+                    self.session = await asyncio.to_thread(_cassandra_session, config)
+                except Exception as exc:
+                    delay = backoff.next()
+                    log.error("cannot reach Cassandra for the schema (%s); retry in %.1f s", exc, delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), delay)
+                    if self.stopping.is_set():
+                        await self.http.close()
+                        return 0
             session = self.session
             from cdc_replicator.schema.loader import load_snapshot  # noqa: PLC0415
 

@@ -138,6 +138,8 @@ def _get(url: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+    except (urllib.error.URLError, OSError):
+        return 0, ""  # not listening (yet)
 
 
 def test_run_converges_serves_metrics_and_drains_on_sigterm(
@@ -439,3 +441,26 @@ def test_masking_happens_before_any_destination(
     assert [(r["email"], r["n"]) for r in log_rows] == [(token("l1@x.org"), 1), (token("l2@x.org"), 2)]
     assert [(d["table"], "masked clustering column" in d["error"]) for d in dead] == [("log", True)]
     assert "@x.org" not in dead[0]["event"]
+
+
+def test_cassandra_unreachable_at_start_is_retried_and_reported(tmp_path: Path) -> None:
+    port = free_port()
+    config = {
+        "pipeline": "test/run",
+        "source": {"nodeName": "n1", "cdcRawPath": str(tmp_path), "contactPoints": ["127.0.0.1:1"], "keyspaces": ["k"]},
+        "destinations": [
+            {"name": "ch", "type": "clickhouse", "endpoint": f"chdb://{tmp_path / 'chdb'}", "database": "k"}
+        ],
+        "checkpoint": {"path": str(tmp_path / "checkpoint.json")},
+        "tuning": {"retryInitialSeconds": 0.2, "retryMaxSeconds": 1.0},
+        "observability": {"metricsPort": port},
+    }
+    replicator = Replicator(write_config(tmp_path / "config.yaml", **config), {}, tmp_path)
+    replicator.start()
+    try:
+        wait_until(lambda: _get(f"http://127.0.0.1:{port}/health")[0] == 503, 30, "/health 503", replicator.logs)
+        assert '"cassandra": {"status": "down"}' in _get(f"http://127.0.0.1:{port}/health")[1]
+        wait_until(lambda: replicator.logs().count("cannot reach Cassandra") >= 2, 30, "retries", replicator.logs)
+    finally:
+        code = replicator.stop()
+    assert code == 0
