@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -270,6 +271,26 @@ class App:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    async def _connect_schema(self) -> bool:
+        """Connect to Cassandra and load the schema, retrying until it works; False if stopped first."""
+        config = self.config
+        backoff = Backoff(config.tuning.retry_initial_seconds, config.tuning.retry_max_seconds)
+        while self.session is None:
+            try:
+                self.session = await asyncio.to_thread(_cassandra_session, config)
+            except Exception as exc:  # the driver raises several kinds; all mean "retry"
+                delay = backoff.next()
+                log.error("cannot reach Cassandra for the schema (%s); retry in %.1f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                if self.stopping.is_set():
+                    return False
+        session = self.session
+        from cdc_replicator.schema.loader import load_snapshot  # noqa: PLC0415
+
+        self.registry = await asyncio.to_thread(SchemaRegistry, lambda: load_snapshot(session))
+        return True
+
     async def run(self) -> int:
         config = self.config
         loop = asyncio.get_running_loop()
@@ -277,23 +298,9 @@ class App:
             loop.add_signal_handler(sig, self.stopping.set)
         self.http = HttpServer(self.metrics.registry, self.health, port=config.observability.metrics_port)
         await self.http.start()
-        if self.registry is None:
-            backoff = Backoff(config.tuning.retry_initial_seconds, config.tuning.retry_max_seconds)
-            while self.session is None:
-                try:
-                    self.session = await asyncio.to_thread(_cassandra_session, config)
-                except Exception as exc:
-                    delay = backoff.next()
-                    log.error("cannot reach Cassandra for the schema (%s); retry in %.1f s", exc, delay)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), delay)
-                    if self.stopping.is_set():
-                        await self.http.close()
-                        return 0
-            session = self.session
-            from cdc_replicator.schema.loader import load_snapshot  # noqa: PLC0415
-
-            self.registry = await asyncio.to_thread(SchemaRegistry, lambda: load_snapshot(session))
+        if self.registry is None and not await self._connect_schema():
+            await self.http.close()
+            return 0
         self._setup_masking()
         types_of = self._types_of if self.masker is not None else None
         spans = tracing.tracer(
@@ -313,6 +320,7 @@ class App:
             except (Exception, TimeoutError) as exc:
                 worker.detach(f"unreachable at start: {exc}", "unreachable")
                 log.error("destination %s unreachable at start: %s", worker.name, exc)
+        _tune_gc()
         start = offsets.reader_start({w.name: w.progress.committed for w in self.workers if w.progress.known})
         log.info("replicator started; reader starts after %s", start, extra={"pipeline": config.pipeline})
         tasks = [asyncio.create_task(w.run(self.stopping), name=f"worker-{w.name}") for w in self.workers]
@@ -333,6 +341,14 @@ class App:
             self.session.cluster.shutdown()
         log.info("stopped")
         return 0
+
+
+def _tune_gc() -> None:
+    """Events are many small immutable objects without cycles: collect young garbage less
+    often, and never rescan what startup built (schemas, plans, drivers)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def add_parser(subparsers: Any) -> None:
