@@ -23,6 +23,7 @@ from cdc_operator.render.inputs import PipelineInputs, resolve_nodes
 from cdc_operator.render.manifests import render_pipeline
 from kubernetes import client
 
+from e2e.lab.layout import Layout
 from e2e.podrunner.api import PodRunner
 from tests.integration.podrunner.conftest import eventually
 
@@ -44,7 +45,7 @@ def manifests(namespace: str, dsn: str) -> list[dict[str, Any]]:
     spec = CdcPipelineSpec.model_validate(
         {
             "source": {
-                "contactPoints": ["127.0.0.1:19042"],
+                "contactPoints": [f"127.0.0.1:{Layout.default().ports.cassandra_cql}"],
                 "localDatacenter": "datacenter1",
                 "nodes": [{"name": "node1", "kubernetesNode": "lab-node"}],
                 "cdcRaw": {"hostPath": {"path": CDC_RAW}},

@@ -19,6 +19,7 @@ from cdc_replicator.events import Position
 from cdc_replicator.schema.registry import SchemaRegistry
 from cdc_replicator.sinks.layout import default_target
 
+from e2e.lab.layout import Layout
 from tests.integration.commitlog.helpers import read_events, run, start_position, unique_keyspace
 from tests.integration.commitlog.model import select_all
 from tests.integration.commitlog.workload import Workload, schema_statements
@@ -60,7 +61,7 @@ def _config(
         "source": {
             "nodeName": "node1",
             "cdcRawPath": str(cdc_raw),
-            "contactPoints": ["127.0.0.1:19042"],
+            "contactPoints": [f"127.0.0.1:{Layout.default().ports.cassandra_cql}"],
             "keyspaces": [keyspace],
             "deleteConsumedSegments": extra.pop("delete", False),
         },
