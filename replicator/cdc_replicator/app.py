@@ -351,9 +351,44 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+RUN_DESCRIPTION = """\
+Follow one Cassandra node's cdc_raw and replicate every change, masked, into each
+configured destination (postgres, timescaledb, clickhouse), exactly once in effect:
+destinations merge cells last-writer-wins on Cassandra's write timestamps, so replays
+and replica duplicates change nothing.
+
+The config file (YAML, camelCase keys) names the source node and its cdc_raw, the
+destinations, masking policies and keys, the checkpoint file, tuning and the metrics
+port. Secrets never appear in it: credentials and masking keys are names of
+environment variables (usernameEnv/passwordEnv, masking.keys[].env). An invalid file is
+refused at start with every bad field named (exit status 2).
+
+While running:
+  /metrics and /health     on observability.metricsPort (health is 503 while a
+                           destination or Cassandra is unreachable)
+  checkpoint.path          per-destination position, lag and last error, rewritten
+                           atomically for the operator's checkpoint sidecar
+  logs                     JSON lines on stderr; masked fields by name, never values
+
+Each destination keeps its own committed offset and resumes from it; a destination that
+is down retries with backoff and catches up without holding the others. A segment is
+deleted from cdc_raw only when every destination is past it (deleteConsumedSegments).
+SIGTERM or SIGINT: stop reading at an entry boundary, commit what is in flight, write
+the checkpoint, exit 0.
+"""
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("run", help=HELP, description=__doc__.split("\n\n")[0] if __doc__ else HELP)
-    parser.add_argument("--config", required=True, type=Path, metavar="FILE", help="the replicator config (YAML)")
+    parser = subparsers.add_parser(
+        "run", help=HELP, description=RUN_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--config",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the replicator config (YAML, the shape of cdc_replicator.config.ReplicatorConfig)",
+    )
     parser.set_defaults(handler=main)
 
 
