@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.integration.waiting import eventually
+
 pytestmark = pytest.mark.integration
 
 GROUP = "smoke.cdc.lab"
-
-
-def _eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
@@ -72,7 +63,7 @@ def widget_crd(kube_api: Any) -> Any:
         got = ext.read_custom_resource_definition(crd["metadata"]["name"])
         return any(c.type == "Established" and c.status == "True" for c in (got.status.conditions or []))
 
-    _eventually(established, 30, "the CRD to be established")
+    eventually(established, 30, "the CRD to be established")
     yield crd
     ext.delete_custom_resource_definition(crd["metadata"]["name"])
 
@@ -131,7 +122,7 @@ def test_controller_manager_rolls_out_and_garbage_collects_owned_deployments(
         ),
     )
     # The Deployment controller makes a ReplicaSet, the ReplicaSet controller a Pod (left Pending: no kubelet).
-    _eventually(
+    eventually(
         lambda: bool(core.list_namespaced_pod(kube_namespace, label_selector="app=owned").items),
         60,
         "the controller-manager to create the Deployment's Pod",
@@ -146,8 +137,8 @@ def test_controller_manager_rolls_out_and_garbage_collects_owned_deployments(
             return exc.status == 404
         return False
 
-    _eventually(collected, 60, "the garbage collector to delete the owned Deployment")
-    _eventually(
+    eventually(collected, 60, "the garbage collector to delete the owned Deployment")
+    eventually(
         lambda: not apps.list_namespaced_replica_set(kube_namespace).items,
         60,
         "the garbage collector to delete the Deployment's ReplicaSet",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,18 +9,6 @@ from typing import Any
 import pytest
 
 from e2e.podrunner.api import PodRunner, PodRunnerError, delete_workloads
-
-
-def eventually(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
-    """Poll ``check`` until it returns something truthy; the value is returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture

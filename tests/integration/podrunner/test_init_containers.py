@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 
 from e2e.podrunner.api import PodRunner
-from tests.integration.podrunner.conftest import eventually
+from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from kubernetes import client
 
 from e2e.lab.layout import Layout
 from e2e.podrunner.api import PodRunner
-from tests.integration.podrunner.conftest import eventually
+from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
