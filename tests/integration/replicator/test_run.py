@@ -312,16 +312,41 @@ def test_three_nodes_three_replicators_one_destination_converge(
     assert not problems, "\n".join(problems[:30])
 
 
-def test_segments_released_only_once_every_destination_is_past_them(
-    tmp_path: Path, cassandra_node: dict[str, Any], postgres_dsn: str, pg_schema: str
-) -> None:
-    """On a copy of two finished segments: one destination unreachable at start holds them back
-    (and /health says so); once it is reachable and caught up, both segments are deleted."""
+def _finished_segments(session: Any, replication: str, cdc_raw: Path, count: int) -> list[Any]:
+    """The newest ``count`` segments whose idx says COMPLETED, writing filler until there are that many.
+
+    A fresh lab has none: a segment completes only once full (32 MiB), at the next sync.
+    """
+    from cassandra.concurrent import execute_concurrent_with_args
     from cdc_replicator.commitlog.cdc_dir import list_segments
 
+    def finished() -> list[Any]:
+        return [s for s in list_segments(cdc_raw) if (state := s.idx_state()) is not None and state.completed]
+
+    if len(finished()) < count:
+        keyspace = unique_keyspace("repl_filler")
+        run(session, f"CREATE KEYSPACE {keyspace} WITH replication = {replication}")
+        run(session, f"CREATE TABLE {keyspace}.filler (id int PRIMARY KEY, body text) WITH cdc = true")
+        insert = session.prepare(f"INSERT INTO {keyspace}.filler (id, body) VALUES (?, ?)")
+        body = "f" * 256 * 1024
+        written = 0
+        # Enough to fill `count` segments from wherever the live one stands, plus one to spare.
+        while written < (count + 1) * 32 * 1024 * 1024 and len(finished()) < count:
+            execute_concurrent_with_args(session, insert, [(written + i, body) for i in range(40)], concurrency=8)
+            written += 40 * len(body)
+        wait_until(lambda: len(finished()) >= count, 60, f"{count} finished segments in {cdc_raw}")
+    return finished()[-count:]
+
+
+def test_segments_released_only_once_every_destination_is_past_them(
+    tmp_path: Path, cassandra_node: dict[str, Any], cql_session: Any, replication: str, postgres_dsn: str,
+    pg_schema: str,
+) -> None:  # fmt: skip
+    """On a copy of two finished segments: one destination unreachable at start holds them back
+    (and /health says so); once it is reachable and caught up, both segments are deleted."""
     source = Path(cassandra_node["cdc_raw"])
-    finished = [s for s in list_segments(source) if (state := s.idx_state()) is not None and state.completed][-2:]
-    assert len(finished) == 2, "the lab's node 1 has fewer than two finished CDC segments"
+    finished = _finished_segments(cql_session, replication, source, 2)
+    assert len(finished) == 2
     copy = tmp_path / "cdc_raw"
     copy.mkdir()
     for segment in finished:
