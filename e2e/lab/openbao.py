@@ -34,6 +34,12 @@ def addr(layout: Layout) -> str:
     return f"http://127.0.0.1:{layout.ports.openbao}"
 
 
+def _marker(layout: Layout) -> str:
+    # The listen address, not the binary's path: another checkout's virtualenv runs the same
+    # server from another path, and must still be recognised as this lab's.
+    return f"-dev-listen-address=127.0.0.1:{layout.ports.openbao}"
+
+
 def _paths(layout: Layout) -> tuple[Path, Path]:
     d = layout.service_dir("openbao")
     return d / "pid", d / "openbao.log"
@@ -47,7 +53,7 @@ def _client(layout: Layout) -> Any:
 
 def is_running(layout: Layout) -> bool:
     pidfile, _ = _paths(layout)
-    return procs.running_pid(pidfile, str(binary())) is not None
+    return procs.running_pid(pidfile, _marker(layout)) is not None
 
 
 def up(layout: Layout) -> None:
@@ -67,7 +73,7 @@ def up(layout: Layout) -> None:
             ],
             pidfile,
             log,
-            str(binary()),
+            _marker(layout),
             env=env,
         )
     procs.wait_until(
@@ -122,7 +128,7 @@ def _configure_kubernetes_auth(layout: Layout) -> None:
 
 def down(layout: Layout) -> None:
     pidfile, _ = _paths(layout)
-    if procs.stop(pidfile, str(binary())):
+    if procs.stop(pidfile, _marker(layout)):
         print("lab: stopped OpenBao", flush=True)
 
 

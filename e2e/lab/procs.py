@@ -65,14 +65,19 @@ def start(
             cwd=cwd,
             start_new_session=True,
         )
-    pidfile.write_text(str(proc.pid))
     # Until exec completes, /proc shows the forking Python's command line; a liveness check
-    # in that window would take the new process for a dead one.
+    # in that window would take the new process for a dead one. The pidfile is written only
+    # once the process is really there: one that dies at once (its port taken by a running
+    # instance, say) must not overwrite the pid of the instance that runs.
+    staged = pidfile.with_suffix(".starting")
+    staged.write_text(str(proc.pid))
     deadline = time.monotonic() + 30
     while proc.poll() is None and time.monotonic() < deadline:
-        if running_pid(pidfile, marker) is not None:
+        if running_pid(staged, marker) is not None:
+            staged.replace(pidfile)
             break
         time.sleep(0.02)
+    staged.unlink(missing_ok=True)
     return proc.pid
 
 

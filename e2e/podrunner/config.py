@@ -17,6 +17,18 @@ DEFAULT_ENTRYPOINTS: dict[str, list[str]] = {
 }
 
 
+def host_paths_to_keep() -> list[str]:
+    """Host directories every container must still see after its volumes are mounted.
+
+    The commands run from this checkout's virtualenv (and its editable install points into the
+    checkout), with the base interpreter behind it. A volume mounted over one of their parents
+    (an emptyDir on /tmp, when the checkout lives under /tmp) would hide them; launch.py binds
+    them back on top.
+    """
+    repo = Path(__file__).resolve().parents[2]
+    return sorted({str(repo), sys.prefix, sys.base_prefix})
+
+
 def venv_bin() -> Path:
     """The bin directory of the interpreter running us: cdc-replicator, cdc-operator and python3 live there."""
     return Path(sys.executable).parent

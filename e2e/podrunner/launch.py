@@ -2,7 +2,7 @@
 their mountPaths, then exec the container's command. Stdlib only: it runs as a plain script.
 
 Usage: launch.py SPEC.json, where SPEC is {"mounts": [{"source", "target", "readOnly"}],
-"workingDir", "root", "runnerPid", "argv", "env"}. The process keeps its pid through both execs (unshare, then
+"workingDir", "root", "runnerPid", "keep", "argv", "env"}. The process keeps its pid through both execs (unshare, then
 this, then the command), so the runner signals the container by the pid it started.
 """
 
@@ -41,6 +41,18 @@ def _ensure_target(source: str, target: Path) -> None:
         target.touch()
 
 
+def _restore(libc: ctypes.CDLL, path: str, fd: int, before: os.stat_result) -> None:
+    """Bind a host directory back where it was if a volume mounted over a parent hid it."""
+    try:
+        now = Path(path).stat()
+        if (now.st_dev, now.st_ino) == (before.st_dev, before.st_ino):
+            return
+    except FileNotFoundError:
+        pass
+    Path(path).mkdir(parents=True, exist_ok=True)  # inside the volume now covering its parent
+    _mount(libc, f"/proc/self/fd/{fd}", path, MS_BIND | MS_REC)
+
+
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -54,6 +66,7 @@ def main() -> None:
     # Hold every source open before mounting anything: a volume mounted over /tmp would
     # otherwise hide the sources living under /tmp. /proc/self/fd/N reaches them still.
     held = [os.open(m["source"], os.O_PATH) for m in mounts]
+    keep = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY), Path(path).stat()) for path in spec.get("keep", [])]
     root = os.open(spec["root"], os.O_PATH | os.O_DIRECTORY)
     for m, fd in zip(mounts, held, strict=True):
         source, target = f"/proc/self/fd/{fd}", Path(m["target"])
@@ -62,6 +75,9 @@ def main() -> None:
         if m.get("readOnly"):
             _mount(libc, None, str(target), MS_REMOUNT | MS_BIND | MS_RDONLY)
     for fd in held:
+        os.close(fd)
+    for path, fd, before in keep:
+        _restore(libc, path, fd, before)
         os.close(fd)
     workdir = spec.get("workingDir") or ""
     if workdir and Path(workdir).is_dir():

@@ -20,7 +20,7 @@ from typing import Any
 from kubernetes import client, config, watch
 
 from e2e.podrunner import binding
-from e2e.podrunner.config import RunnerConfig, api_server_from_kubeconfig
+from e2e.podrunner.config import RunnerConfig, api_server_from_kubeconfig, host_paths_to_keep
 from e2e.podrunner.kube import Obj, is_not_found, pod_key, to_dict
 from e2e.podrunner.node import NodeAgent, node_labels
 from e2e.podrunner.sandbox import Materialiser, Sandbox, SetupError, container_mounts, expand
@@ -184,6 +184,7 @@ class Runner:
                 "workingDir": c.get("workingDir", ""),
                 "root": str(sandbox.root),
                 "runnerPid": os.getpid(),
+                "keep": host_paths_to_keep(),
                 "argv": argv,
                 "env": env,
             }
