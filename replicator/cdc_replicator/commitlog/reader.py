@@ -15,6 +15,7 @@ from cdc_replicator.commitlog.errors import (
     SegmentNotReadyError,
     UnknownTableError,
 )
+from cdc_replicator.commitlog.idx import IdxState
 from cdc_replicator.commitlog.mutation import MutationDecoder
 from cdc_replicator.commitlog.segment import Segment
 from cdc_replicator.events import ChangeEvent, Position
@@ -110,71 +111,93 @@ class CommitLogReader:
         after: Position | None = None,
         poll_s: float = 0.25,
         stop: Callable[[], bool] | None = None,
+        decode_patience_s: float = 120.0,
     ) -> Iterator[ChangeEvent | ReadError]:
         """Events from ``directory`` as Cassandra writes them, until ``stop()`` says so.
 
         ``stop`` is asked whenever there is nothing new to read (None: follow forever).
 
-        A segment is left behind once its idx says COMPLETED and everything up to its
-        offset has been read. A corrupt section is reported (a ``ReadError``) and skipped; a
-        segment whose header or sync-marker chain is broken is reported once and skipped
-        from there on. Errors are counted in ``stats.errors``.
+        A segment is left behind once its idx said COMPLETED *before* it was read to the end
+        (read after, it could cover entries appended in between), or, for a segment that never
+        got an idx, once a newer segment has one (see ``_finished``). A mutation that does not
+        decode is most often a schema not yet agreed (a column added on another node): the
+        schema is refreshed and the entry retried for ``decode_patience_s`` before the rest of
+        its segment is given up, reported. A corrupt section is reported (a ``ReadError``) and
+        skipped; a segment whose header or sync-marker chain is broken is reported once and
+        skipped from there on. Errors are counted in ``stats.errors``.
         """
         cursor = after
         broken: set[int] = set()
-        closing: set[int] = set()
         corrupt: list[CorruptSegmentError] = []
         reported: set[tuple[Path, int]] = set()
+        patience = _Patience(decode_patience_s)
         while True:
-            progressed = False
+            progressed = retry = False
             segments = list_segments(directory)
             for number, source in enumerate(segments):
                 if source.segment_id in broken or (cursor is not None and source.segment_id < cursor.segment_id):
                     continue
                 try:
+                    before = source.idx_state()
                     for event in self.segment_events(source, cursor, corrupt.append):
                         yield from self._drain(corrupt, reported)
                         progressed = True
                         cursor = event.position
                         yield event
                     yield from self._drain(corrupt, reported)
-                    state = source.idx_state()
                 except SegmentNotReadyError:
                     break
                 except FileNotFoundError:
                     continue  # released meanwhile
                 except CommitLogError as exc:
+                    if isinstance(exc, MutationDecodeError) and not patience.exhausted():
+                        self.decoder.schema.refresh(force=True)
+                        retry = True
+                        break
+                    patience.reset()
                     self.stats.errors += 1
                     broken.add(source.segment_id)
                     yield ReadError(exc)
                     continue
-                if state is not None and state.completed:
+                if _finished(before, segments[number + 1 :]):
                     cursor = Position(source.segment_id + 1, 0)
                     continue
-                # A segment that never got CDC data has no idx and is never COMPLETED. It is
-                # finished once Cassandra writes to a newer one (not merely preallocated it),
-                # and after one more pass, for entries still in flight at the switch.
-                if state is None and any(_has_data(newer) for newer in segments[number + 1 :]):
-                    if source.segment_id in closing:
-                        cursor = Position(source.segment_id + 1, 0)
-                        continue
-                    closing.add(source.segment_id)
                 break  # the live segment: wait for more
-            if not progressed:
-                if stop is not None and stop():
+            if progressed and not retry:
+                patience.reset()
+            if not progressed or retry:
+                if not retry and stop is not None and stop():
                     return
                 time.sleep(poll_s)
 
 
-def _has_data(source: SegmentFile) -> bool:
-    """Whether Cassandra has started writing this segment (an idx, or a first entry)."""
-    if source.idx.exists():
-        return True
-    try:
-        with Segment(source.log) as segment:
-            return next(iter(segment.entries(read_ahead=True)), None) is not None
-    except (CommitLogError, FileNotFoundError):
-        return False
+class _Patience:
+    """How long an undecodable entry is retried before it is reported and its segment given up."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.since: float | None = None
+
+    def exhausted(self) -> bool:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        return now - self.since >= self.seconds
+
+    def reset(self) -> None:
+        self.since = None
+
+
+def _finished(before: IdxState | None, newer: list[SegmentFile]) -> bool:
+    """Whether a segment gets no more entries, judged from its idx as read *before* reading it.
+
+    Without an idx, it is finished only once a newer segment has one: Cassandra preallocates the
+    next file, so a newer file proves nothing, while a newer idx is written after this segment's
+    last sync (which writes its own idx if it ever held CDC data).
+    """
+    if before is not None:
+        return before.completed
+    return any(s.idx.exists() for s in newer)
 
 
 def sources_from_paths(paths: Iterable[Path]) -> list[SegmentFile]:
