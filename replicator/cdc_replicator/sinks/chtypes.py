@@ -27,9 +27,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from cassandra.util import Date, Time
+from cassandra.util import Date
 
-from cdc_replicator.sinks.pgtypes import Convert, json_text
+from cdc_replicator.sinks.pgtypes import Convert, json_value, time_value, timestamp_value
 from cdc_replicator.types.cql import CqlType
 
 _TYPES: dict[str, str] = {
@@ -79,37 +79,19 @@ def _date(value: Any) -> Any:
     return value
 
 
-def _time(value: Any) -> Any:
-    return value.nanosecond_time if isinstance(value, Time) else value
-
-
-def _timestamp(value: Any) -> Any:
-    if isinstance(value, datetime.datetime):
-        return value.replace(tzinfo=datetime.UTC) if value.tzinfo is None else value
-    if isinstance(value, int):
-        return _EPOCH + datetime.timedelta(milliseconds=value)
-    return value
-
-
-def _json(value: Any) -> Any:
-    if value is None or (isinstance(value, tuple) and len(value) == 0):
-        return None
-    return json_text(value)
-
-
 _CONVERTERS: dict[str, Convert] = {
     "varint": _text,
     "decimal": _text,
     "inet": _text,
     "date": _date,
-    "time": _time,
-    "timestamp": _timestamp,
+    "time": time_value,
+    "timestamp": timestamp_value,
 }
 
 
 def converter(cql: CqlType) -> Convert:
     if cql.multi_cell or cql.kind not in _TYPES:
-        return _json
+        return json_value
     return _CONVERTERS.get(cql.kind, _identity)
 
 

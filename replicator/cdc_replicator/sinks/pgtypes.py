@@ -100,13 +100,15 @@ def _date(value: Any) -> Any:
     return value
 
 
-def _time(value: Any) -> Any:
+def time_value(value: Any) -> Any:
+    """CQL time (ns since midnight) as nanoseconds: Postgres and ClickHouse keep it as an integer."""
     if isinstance(value, Time):
         return value.nanosecond_time
     return value
 
 
-def _timestamp(value: Any) -> Any:
+def timestamp_value(value: Any) -> Any:
+    """CQL timestamp as an aware datetime, or past datetime's range from its ms since the epoch."""
     if isinstance(value, datetime.datetime):
         return value.replace(tzinfo=datetime.UTC) if value.tzinfo is None else value
     if isinstance(value, int):  # out of datetime's range: ms since the epoch
@@ -114,7 +116,8 @@ def _timestamp(value: Any) -> Any:
     return value
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A composite value as JSON text; an empty collection is no value, as in Cassandra."""
     if value is None or (isinstance(value, tuple) and len(value) == 0):
         return None
     return json_text(value)
@@ -123,13 +126,13 @@ def _json(value: Any) -> Any:
 _CONVERTERS: dict[str, Convert] = {
     "varint": _varint,
     "date": _date,
-    "time": _time,
-    "timestamp": _timestamp,
+    "time": time_value,
+    "timestamp": timestamp_value,
 }
 
 
 def converter(cql: CqlType) -> Convert:
     """The function turning a decoded value of ``cql`` into what asyncpg sends for ``pg_type(cql)``."""
     if pg_type(cql) == "jsonb":
-        return _json
+        return json_value
     return _CONVERTERS.get(cql.kind, _identity)
