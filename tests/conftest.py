@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from e2e.lab import cassandra
 from e2e.lab.__main__ import status, up
 from e2e.lab.errors import LabError
 from e2e.lab.layout import Layout
+from e2e.lab.postgres import Server, private_server
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -128,6 +130,28 @@ def postgres_dsn(lab: dict[str, Any]) -> str:
 @pytest.fixture(scope="session")
 def timescaledb_dsn(lab: dict[str, Any]) -> str:
     return str(lab["timescaledb"]["dsn"])
+
+
+@pytest.fixture
+def private_postgres(lab_layout: Layout) -> Iterator[Callable[..., Server]]:
+    """Makes throwaway PostgreSQL servers of the lab's build (TimescaleDB preloaded), for tests that
+    stop a server or change its settings (TLS); each is purged at the end of the test.
+
+    ``make(name, conf="", hba="")``: ``conf`` lines are appended to postgresql.conf and ``hba``
+    lines put first in pg_hba.conf; call ``start()`` on the result."""
+    made: list[Server] = []
+
+    def make(name: str, conf: str = "", hba: str = "") -> Server:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        server = private_server(lab_layout, f"{name}-{uuid.uuid4().hex[:6]}", port, conf, hba)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.purge()
 
 
 @pytest.fixture(scope="session")

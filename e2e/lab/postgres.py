@@ -60,51 +60,64 @@ def install(layout: Layout) -> None:
 
 
 def _psql(layout: Layout, database: str, sql: str) -> str:
-    p = paths(layout)
-    return procs.run(
-        _as_postgres(
-            [
-                BIN / "psql",
-                "-h",
-                p["socket"],
-                "-p",
-                str(layout.ports.postgres),
-                "-U",
-                USER,
-                "-d",
-                database,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-tAc",
-                sql,
-            ]
-        ),
-        SERVICE,
-        log=None,
-    ).strip()
+    return _server(layout).psql(database, sql)
+
+
+def _server(layout: Layout) -> Server:
+    return Server(paths(layout)["root"], layout.ports.postgres)
 
 
 def is_running(layout: Layout) -> bool:
-    p = paths(layout)
-    if not (p["data"] / "PG_VERSION").exists():
-        return False
-    try:
-        procs.run(_as_postgres([BIN / "pg_ctl", "status", "-D", p["data"]]), SERVICE)
-    except LabError:
-        return False
-    return True
+    return _server(layout).is_running()
 
 
 def up(layout: Layout) -> None:
     install(layout)
     p = paths(layout)
-    uid, gid = _owner()
-    if not (p["data"] / "PG_VERSION").exists():
-        shutil.rmtree(p["root"], ignore_errors=True)
-        for d in (p["root"], p["data"], p["socket"]):
+    server = Server(p["root"], layout.ports.postgres)
+    server.start()
+    for database in DATABASES.values():
+        server.create_database(database)
+    _psql(layout, DATABASES["timescaledb"], "CREATE EXTENSION IF NOT EXISTS timescaledb")
+
+
+class Server:
+    """One PostgreSQL server: a data directory under ``root``, listening on 127.0.0.1:``port``.
+
+    The lab's own server is one; tests start private ones (``private_server``) when they must
+    stop a server or change its TLS settings without disturbing every other test. ``root``
+    must be traversable by the postgres user when running as root (so not pytest's tmp_path).
+    ``conf`` is appended to postgresql.conf on every start, so a restart can change it.
+    """
+
+    def __init__(self, root: Path, port: int, conf: str = "", hba: str = "") -> None:
+        self.root = root
+        self.port = port
+        self.conf = conf
+        self.hba = hba
+        self.data = root / "data"
+        self.socket = root / "socket"
+        self.log = root / "postgres.log"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
+
+    def is_running(self) -> bool:
+        if not (self.data / "PG_VERSION").exists():
+            return False
+        try:
+            procs.run(_as_postgres([BIN / "pg_ctl", "status", "-D", self.data]), SERVICE)
+        except LabError:
+            return False
+        return True
+
+    def _init(self) -> None:
+        uid, gid = _owner()
+        shutil.rmtree(self.root, ignore_errors=True)
+        for d in (self.root, self.data, self.socket):
             d.mkdir(parents=True, exist_ok=True)
             os.chown(d, uid, gid)
-        pwfile = p["root"] / "pwfile"
+        pwfile = self.root / "pwfile"
         pwfile.write_text(PASSWORD + "\n")
         os.chown(pwfile, uid, gid)
         procs.run(
@@ -112,7 +125,7 @@ def up(layout: Layout) -> None:
                 [
                     BIN / "initdb",
                     "-D",
-                    p["data"],
+                    self.data,
                     "-U",
                     USER,
                     f"--pwfile={pwfile}",
@@ -126,36 +139,99 @@ def up(layout: Layout) -> None:
             SERVICE,
         )
         pwfile.unlink()
-        with (p["data"] / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"\nlisten_addresses = '127.0.0.1'\nport = {layout.ports.postgres}\n"
-                f"unix_socket_directories = '{p['socket']}'\n"
-                "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n"
-                "max_connections = 200\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+        base = self.data / "postgresql.conf"
+        base.rename(self.data / "postgresql.base.conf")
+        hba = self.data / "pg_hba.conf"
+        hba.rename(self.data / "pg_hba.base.conf")
+
+    def _write_conf(self) -> None:
+        uid, gid = _owner()
+        for name in ("postgresql", "pg_hba"):
+            # Data directories made before the base copies existed: their files become the base.
+            if not (self.data / f"{name}.base.conf").exists():
+                shutil.copy(self.data / f"{name}.conf", self.data / f"{name}.base.conf")
+        base = (self.data / "postgresql.base.conf").read_text()
+        conf = self.data / "postgresql.conf"
+        conf.write_text(
+            base + f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
+            f"unix_socket_directories = '{self.socket}'\n"
+            "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n"
+            "max_connections = 200\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n" + self.conf + "\n"
+        )
+        # Rules given by the caller come first: pg_hba.conf takes the first line that matches.
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(self.hba + "\n" + (self.data / "pg_hba.base.conf").read_text())
+        for f in (conf, hba):
+            os.chown(f, uid, gid)
+
+    def start(self) -> None:
+        if not (self.data / "PG_VERSION").exists():
+            self._init()
+        if not self.is_running():
+            self._write_conf()
+            uid, gid = _owner()
+            self.log.touch()
+            os.chown(self.log, uid, gid)
+            print(f"lab: starting PostgreSQL on 127.0.0.1:{self.port}", flush=True)
+            procs.run(
+                _as_postgres([BIN / "pg_ctl", "start", "-w", "-t", "60", "-D", self.data, "-l", self.log]),
+                SERVICE,
+                log=None,
             )
-    if not is_running(layout):
-        p["log"].touch()
-        os.chown(p["log"], uid, gid)
-        print(f"lab: starting PostgreSQL on 127.0.0.1:{layout.ports.postgres}", flush=True)
-        procs.run(
-            _as_postgres([BIN / "pg_ctl", "start", "-w", "-t", "60", "-D", p["data"], "-l", p["log"]]),
+        procs.wait_until(
+            lambda: self.psql("postgres", "SELECT 1") == "1", service=SERVICE, what="SELECT 1", timeout=60, log=self.log
+        )
+
+    def stop(self) -> None:
+        if self.is_running():
+            procs.run(_as_postgres([BIN / "pg_ctl", "stop", "-m", "fast", "-D", self.data]), SERVICE)
+            print(f"lab: stopped PostgreSQL on 127.0.0.1:{self.port}", flush=True)
+
+    def purge(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def psql(self, database: str, sql: str) -> str:
+        return procs.run(
+            _as_postgres(
+                [
+                    BIN / "psql",
+                    "-h",
+                    self.socket,
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    USER,
+                    "-d",
+                    database,
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-tAc",
+                    sql,
+                ]
+            ),
             SERVICE,
             log=None,
-        )
-    procs.wait_until(
-        lambda: _psql(layout, "postgres", "SELECT 1") == "1", service=SERVICE, what="SELECT 1", timeout=60, log=p["log"]
-    )
-    for database in DATABASES.values():
-        exists = f"SELECT count(*) FROM pg_database WHERE datname = '{database}'"
-        if _psql(layout, "postgres", exists) == "0":
-            _psql(layout, "postgres", f"CREATE DATABASE {database} OWNER {USER}")
-    _psql(layout, DATABASES["timescaledb"], "CREATE EXTENSION IF NOT EXISTS timescaledb")
+        ).strip()
+
+    def create_database(self, database: str, timescaledb: bool = False) -> str:
+        """Creates ``database`` (owned by the lab user) unless it exists; returns its DSN."""
+        if self.psql("postgres", f"SELECT count(*) FROM pg_database WHERE datname = '{database}'") == "0":
+            self.psql("postgres", f"CREATE DATABASE {database} OWNER {USER}")
+        if timescaledb:
+            self.psql(database, "CREATE EXTENSION IF NOT EXISTS timescaledb")
+        return self.dsn(database)
+
+
+def private_server(layout: Layout, name: str, port: int, conf: str = "", hba: str = "") -> Server:
+    """A throwaway server of the lab's build (TimescaleDB preloaded) under the lab's directory,
+    for tests that stop it or reconfigure it; ``purge()`` it when done."""
+    install(layout)
+    return Server(layout.root / "private-postgres" / name, port, conf, hba)
 
 
 def down(layout: Layout) -> None:
-    if is_running(layout):
-        procs.run(_as_postgres([BIN / "pg_ctl", "stop", "-m", "fast", "-D", paths(layout)["data"]]), SERVICE)
-        print("lab: stopped PostgreSQL", flush=True)
+    _server(layout).stop()
 
 
 def dsn(layout: Layout, database: str) -> str:
