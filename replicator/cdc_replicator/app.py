@@ -37,12 +37,13 @@ from cdc_replicator.observability import logs, tracing
 from cdc_replicator.observability.http import HttpServer
 from cdc_replicator.observability.metrics import Metrics
 from cdc_replicator.pipeline.backoff import Backoff
-from cdc_replicator.pipeline.factory import build_sink, ssl_context
+from cdc_replicator.pipeline.factory import build_sink
 from cdc_replicator.pipeline.feed import Chunk, Feed
 from cdc_replicator.pipeline.worker import FeedState, Worker
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.schema.registry import SchemaRegistry
 from cdc_replicator.sinks.base import DeadLetter
+from cdc_replicator.tls import TlsConfigError, client_context, explain
 from cdc_replicator.types.cql import CqlType
 
 log = logging.getLogger("cdc_replicator")
@@ -64,7 +65,7 @@ def _cassandra_session(config: ReplicatorConfig) -> Any:
     if source.credentials is not None:
         user, password = source.credentials.resolve()
         kwargs["auth_provider"] = PlainTextAuthProvider(user or "", password or "")
-    context = ssl_context(source.tls)
+    context = client_context(source.tls, ", ".join(source.contact_points))
     if context is not None:
         kwargs["ssl_context"] = context
     from cassandra.policies import DCAwareRoundRobinPolicy, RoundRobinPolicy  # noqa: PLC0415
@@ -73,6 +74,16 @@ def _cassandra_session(config: ReplicatorConfig) -> Any:
         DCAwareRoundRobinPolicy(source.local_datacenter) if source.local_datacenter else RoundRobinPolicy()
     )
     return Cluster(points, **kwargs).connect()
+
+
+def _cassandra_error(exc: BaseException, config: ReplicatorConfig) -> str:
+    """The driver's failure in one line; TLS failures name each endpoint and the reason."""
+    tls = config.source.tls
+    errors = getattr(exc, "errors", None)  # NoHostAvailable: {endpoint: exception}
+    if isinstance(errors, dict) and errors:
+        parts = [explain(e, str(host), tls) or f"{host}: {e}" for host, e in errors.items()]
+        return "; ".join(parts)
+    return explain(exc, ", ".join(config.source.contact_points), tls) or str(exc)
 
 
 class App:
@@ -88,6 +99,8 @@ class App:
         self.cdc_raw = Path(config.source.cdc_raw_path)
         self.broken: set[int] = set()
         self.http: HttpServer | None = None
+        self.cassandra_error: str | None = None
+        """Why the last attempt to reach Cassandra failed (TLS failures name endpoint and reason)."""
 
     # -- selection and masking ----------------------------------------------------------------
 
@@ -266,7 +279,7 @@ class App:
         deps["cdc_raw"] = {"status": "up" if readable else "down", "path": str(self.cdc_raw)}
         cassandra_up = self.registry is not None and (self.session is None or not self.session.is_shutdown)
         healthy &= cassandra_up
-        deps["cassandra"] = {"status": "up" if cassandra_up else "down"}
+        deps["cassandra"] = {"status": "up" if cassandra_up else "down", "last_error": self.cassandra_error}
         return healthy, {"status": "healthy" if healthy else "unhealthy", "dependencies": deps}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -278,13 +291,17 @@ class App:
         while self.session is None:
             try:
                 self.session = await asyncio.to_thread(_cassandra_session, config)
+            except TlsConfigError:
+                raise  # a CA or key file that cannot be loaded will not get better by retrying
             except Exception as exc:  # the driver raises several kinds; all mean "retry"
                 delay = backoff.next()
-                log.error("cannot reach Cassandra for the schema (%s); retry in %.1f s", exc, delay)
+                self.cassandra_error = _cassandra_error(exc, config)
+                log.error("cannot reach Cassandra for the schema (%s); retry in %.1f s", self.cassandra_error, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), delay)
                 if self.stopping.is_set():
                     return False
+        self.cassandra_error = None
         session = self.session
         from cdc_replicator.schema.loader import load_snapshot  # noqa: PLC0415
 

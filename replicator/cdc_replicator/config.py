@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from cdc_replicator.masking.policy import MaskingPolicySpec
@@ -61,6 +61,15 @@ class Tls(_Model):
     cert_file: str | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
     key_file: str | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
     insecure_skip_verify: bool = Field(default=False, description="Do not verify the server (tests only).")
+    min_version: Literal["1.2", "1.3"] = Field(
+        default="1.2", description="Lowest TLS protocol version accepted; a server offering only older ones is refused."
+    )
+
+    @field_validator("min_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        # minVersion: 1.3 unquoted is a YAML float; it means the same as "1.3".
+        return f"{value:.1f}" if isinstance(value, float) else value
 
     @model_validator(mode="after")
     def _pair(self) -> Tls:

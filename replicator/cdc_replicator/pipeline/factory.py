@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
-from cdc_replicator.config import Destination, Tls
+from cdc_replicator.config import Destination
 from cdc_replicator.sinks.base import Sink, TypesOf
 from cdc_replicator.sinks.clickhouse import ClickHouseSink, connect
 from cdc_replicator.sinks.postgres import PostgresSink
 from cdc_replicator.sinks.timescale import TimescaleSink
-
-
-def ssl_context(tls: Tls | None) -> ssl.SSLContext | None:
-    if tls is None or not tls.enabled:
-        return None
-    context = ssl.create_default_context(cafile=tls.ca_file)
-    if tls.cert_file and tls.key_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-    if tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+from cdc_replicator.tls import client_context
 
 
 def _host_port(endpoint: str, default_port: int) -> tuple[str, int]:
@@ -41,7 +29,7 @@ def build_sink(destination: Destination, *, pipeline: str, node: str, types_of: 
             kwargs["user"] = user
         if password is not None:
             kwargs["password"] = password
-        context = ssl_context(destination.tls)
+        context = client_context(destination.tls, f"{host}:{port}")
         if context is not None:
             kwargs["ssl"] = context
         common: dict[str, Any] = {
@@ -56,11 +44,11 @@ def build_sink(destination: Destination, *, pipeline: str, node: str, types_of: 
             return PostgresSink(destination.name, None, **common)
         time_columns = {t.table: (t.time_column, t.chunk_interval) for t in destination.tables if t.time_column}
         return TimescaleSink(destination.name, None, time_columns=time_columns, **common)
-    endpoint, database = destination.endpoint, destination.database
+    endpoint, database, tls = destination.endpoint, destination.database, destination.tls
     return ClickHouseSink(
         destination.name,
         None,
-        connect=lambda: connect(endpoint, database, user, password),
+        connect=lambda: connect(endpoint, database, user, password, tls=tls),
         database=destination.database,
         pipeline=pipeline,
         node=node,

@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+from cdc_replicator.config import Tls
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.sinks import chschema
 from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableOf, TypesOf, WriteResult
@@ -28,6 +30,7 @@ from cdc_replicator.sinks.chtypes import converter, key_default
 from cdc_replicator.sinks.layout import TableLayout, ValueColumn, layout_for
 from cdc_replicator.sinks.merge import Folder, RowState, TableBatch, rank
 from cdc_replicator.sinks.pgtypes import Convert
+from cdc_replicator.tls import client_context, explain
 from cdc_replicator.types.cql import CqlType
 from cdc_replicator.types.jsonmap import event_to_json
 
@@ -40,21 +43,44 @@ def _convert(column: ValueColumn | None, cql: CqlType) -> Convert:
     return converter(cql)
 
 
-def connect(endpoint: str, database: str, username: str | None = None, password: str | None = None) -> Any:
-    """A clickhouse-connect client: ``chdb://PATH`` embedded, else an HTTP(S) URL."""
+def connect(
+    endpoint: str, database: str, username: str | None = None, password: str | None = None, *, tls: Tls | None = None
+) -> Any:
+    """A clickhouse-connect client: ``chdb://PATH`` embedded, else an HTTP(S) URL.
+
+    Over HTTPS the connection follows ``tls`` (``cdc_replicator.tls``: CA, client certificate,
+    minimum version); a failed handshake raises a DestinationError naming the endpoint and why."""
     import clickhouse_connect  # noqa: PLC0415 - heavy import, only for ClickHouse destinations
 
     if endpoint.startswith("chdb:"):
         return clickhouse_connect.get_client(interface="chdb", dsn=endpoint)
     url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
-    return clickhouse_connect.get_client(
-        host=url.hostname or "localhost",
-        port=url.port or (8443 if url.scheme == "https" else 8123),
-        interface=url.scheme or "http",
-        username=username or "default",
-        password=password or "",
-        database=database,
-    )
+    host, port = url.hostname or "localhost", url.port or (8443 if url.scheme == "https" else 8123)
+    kwargs: dict[str, Any] = {}
+    context = None
+    if url.scheme == "https":
+        from clickhouse_connect.driver.httputil import get_pool_manager  # noqa: PLC0415
+
+        # https:// means TLS even where the tls section says enabled: false.
+        context = client_context(tls if tls is not None and tls.enabled else Tls(), f"{host}:{port}")
+        assert context is not None
+        # Our context carries the whole policy; urllib3 only gets told whether to verify.
+        kwargs["pool_mgr"] = get_pool_manager(ssl_context=context, verify=context.verify_mode != ssl.CERT_NONE)
+    try:
+        return clickhouse_connect.get_client(
+            host=host,
+            port=port,
+            interface=url.scheme or "http",
+            username=username or "default",
+            password=password or "",
+            database=database,
+            **kwargs,
+        )
+    except Exception as exc:  # clickhouse-connect wraps urllib3's errors in its own
+        why = explain(exc, f"{host}:{port}", context)
+        if why is None:
+            raise
+        raise DestinationError(why) from exc
 
 
 _LOCKS: dict[int, threading.Lock] = {}

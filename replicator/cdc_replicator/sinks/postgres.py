@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -27,6 +29,7 @@ from cdc_replicator.sinks.layout import TableLayout, ValueColumn, layout_for
 from cdc_replicator.sinks.merge import Folder, RowState, TableBatch
 from cdc_replicator.sinks.pgschema import q, tbl
 from cdc_replicator.sinks.pgtypes import Convert, converter, pg_type
+from cdc_replicator.tls import explain
 from cdc_replicator.types.cql import CqlType
 from cdc_replicator.types.jsonmap import event_to_json
 
@@ -111,11 +114,18 @@ class PostgresSink:
         try:
             conn = await asyncpg.connect(self.dsn, timeout=10, **self.connect_kwargs)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            raise DestinationError(f"{self.name}: cannot connect: {exc}") from exc
+            why = explain(exc, self._endpoint(), _context(self.connect_kwargs.get("ssl")))
+            raise DestinationError(f"{self.name}: cannot connect: {why or exc}") from exc
         self._conn = conn
         self._stages.clear()
         self._ready.clear()
         return conn
+
+    def _endpoint(self) -> str:
+        kwargs = self.connect_kwargs
+        if "host" in kwargs:
+            return f"{kwargs['host']}:{kwargs.get('port', 5432)}"
+        return urlsplit(self.dsn or "").netloc.rpartition("@")[2] or "the server"  # never the password
 
     async def start(self) -> None:
         conn = await self._connection()
@@ -400,6 +410,10 @@ class PostgresSink:
             "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)",
             records,
         )
+
+
+def _context(value: Any) -> ssl.SSLContext | None:
+    return value if isinstance(value, ssl.SSLContext) else None
 
 
 def pg_column_type(cql: CqlType) -> str:
