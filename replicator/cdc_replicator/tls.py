@@ -14,6 +14,7 @@ files and endpoints, never their contents.
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Iterator
 
@@ -124,16 +125,62 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         stack.extend(w for w in reversed(wrapped) if isinstance(w, BaseException))
 
 
+# OpenSSL's texts for the verify codes above (X509_verify_cert_error_string, and CPython's own
+# for host names), for drivers that keep only the message of the ssl error.
+_VERIFY_TEXTS: dict[str, int] = {
+    "unable to get local issuer certificate": 20,
+    "self-signed certificate in certificate chain": 19,
+    "self signed certificate in certificate chain": 19,
+    "self-signed certificate": 18,
+    "self signed certificate": 18,
+    "unable to get issuer certificate": 2,
+    "unable to verify the first certificate": 21,
+    "hostname mismatch": 62,
+    "ip address mismatch": 64,
+    "certificate has expired": 10,
+    "certificate is not yet valid": 9,
+}
+_SSL_MESSAGE = re.compile(r"\[SSL: ([A-Z0-9_]+)\]\s*([^(\n]*)")
+
+
+def _from_object(cause: BaseException, min_version: str) -> str | None:
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        what = _VERIFY_REASONS.get(cause.verify_code, "certificate verification failed")
+        return f"{what} ({cause.verify_message})"
+    if isinstance(cause, ssl.SSLError):
+        code = str(cause.reason or cause.strerror or type(cause).__name__)
+        what = _SSL_REASONS.get(code, "TLS handshake failed").format(minimum=min_version)
+        return f"{what} ({code})"
+    return None
+
+
+def _from_message(cause: BaseException, min_version: str) -> str | None:
+    """The cassandra-driver re-raises a failed handshake as a plain socket.error carrying only the
+    ssl error's text ("... Last error: [SSL: CODE] detail"): read the reason from that text."""
+    found = _SSL_MESSAGE.search(str(cause))
+    if found is None:
+        return None
+    code, detail = found.group(1), found.group(2).strip().rstrip(".")
+    if code == "CERTIFICATE_VERIFY_FAILED":
+        detail = detail.removeprefix("certificate verify failed:").strip()
+        lowered = detail.lower()
+        verify = next((c for text, c in _VERIFY_TEXTS.items() if lowered.startswith(text)), -1)
+        return f"{_VERIFY_REASONS.get(verify, 'certificate verification failed')} ({detail})"
+    what = _SSL_REASONS.get(code, "TLS handshake failed").format(minimum=min_version)
+    return f"{what} ({code})"
+
+
 def reason(exc: BaseException, min_version: str = "1.2") -> str | None:
     """Why a TLS handshake failed, in words, or None when ``exc`` holds no TLS failure."""
-    for cause in _causes(exc):
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            what = _VERIFY_REASONS.get(cause.verify_code, "certificate verification failed")
-            return f"{what} ({cause.verify_message})"
-        if isinstance(cause, ssl.SSLError):
-            code = str(cause.reason or cause.strerror or type(cause).__name__)
-            what = _SSL_REASONS.get(code, "TLS handshake failed").format(minimum=min_version)
-            return f"{what} ({code})"
+    causes = list(_causes(exc))
+    for cause in causes:
+        found = _from_object(cause, min_version)
+        if found is not None:
+            return found
+    for cause in causes:
+        found = _from_message(cause, min_version)
+        if found is not None:
+            return found
     return None
 
 

@@ -200,3 +200,25 @@ def test_a_tls_failure_wrapped_by_a_driver_is_found(tmp_path: Path, ca: trustme.
     assert (explain(chained, "a:1") or "").startswith("TLS to a:1 failed: unknown CA")
     per_host = Exception("Unable to connect to any servers", {"127.0.0.12:9042": caught.value})
     assert (explain(per_host, "b:1") or "").startswith("TLS to b:1 failed: unknown CA")
+
+
+@pytest.mark.parametrize("case", ["unknown CA", "name mismatch", "protocol too old"])
+def test_a_tls_failure_kept_only_as_text_is_read_from_the_text(tmp_path: Path, ca: trustme.CA, case: str) -> None:
+    """cassandra-driver re-raises a failed handshake as socket.error(errno, "Tried connecting to …
+    Last error: <the ssl error's text>"), dropping the ssl exception itself."""
+    ca_file, cert, key = _files(tmp_path, ca, "127.0.0.1")
+    max_version = None
+    if case == "unknown CA":
+        _, cert, key = _files(tmp_path, trustme.CA(), "127.0.0.1")
+    elif case == "name mismatch":
+        _, cert, key = _files(tmp_path, ca, "db.elsewhere.test")
+    else:
+        max_version = ssl.TLSVersion.TLSv1_2
+    context = client_context(Tls(ca_file=str(ca_file), min_version="1.3"), "x")
+    assert context is not None
+    with TlsServer(cert, key, max_version=max_version) as server, pytest.raises(ssl.SSLError) as caught:
+        _handshake(context, server.port)
+    flattened = OSError(1, f"Tried connecting to [('127.0.0.1', {server.port})]. Last error: {caught.value}")
+    assert not isinstance(flattened, ssl.SSLError)
+    message = explain(Exception("Unable to connect to any servers", {"h:1": flattened}), "h:1", context)
+    assert (message or "").startswith(f"TLS to h:1 failed: {case}"), message
