@@ -10,6 +10,7 @@ one loopback address each, the same CQL and storage ports, a private JMX port ea
 from __future__ import annotations
 
 import shutil
+import ssl
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -125,6 +126,23 @@ LOGBACK = """<configuration scan="false">
 
 
 @dataclass(frozen=True)
+class ClientTls:
+    """PEM files for a node's client-to-node encryption, and for the lab's own driver to reach it.
+
+    Cassandra's ``PEMBasedSslContextFactory`` wants ``keystore`` to hold an unencrypted (or
+    password-protected) **PKCS#8** private key (``BEGIN PRIVATE KEY``, not ``BEGIN EC/RSA PRIVATE
+    KEY``) followed by the certificate chain, and ``truststore`` the CA certificates, in PEM."""
+
+    keystore: Path
+    truststore: Path
+    ca: Path
+    """CA bundle the lab's driver verifies the node against."""
+    client_cert: Path
+    client_key: Path
+    """The pair the lab's driver presents (the node requires a client certificate)."""
+
+
+@dataclass(frozen=True)
 class Node:
     index: int
     root: Path
@@ -136,6 +154,8 @@ class Node:
     cluster_name: str = "cdc-lab"
     extra_yaml: str = ""
     """Settings appended to cassandra.yaml (later keys win in SnakeYAML's map)."""
+    client_tls: ClientTls | None = None
+    """When set, CQL clients must speak TLS (1.2 or 1.3) and present a certificate from the truststore."""
 
     @property
     def address(self) -> str:
@@ -250,7 +270,23 @@ authorizer: AllowAllAuthorizer
 concurrent_compactors: 1
 concurrent_reads: 8
 concurrent_writes: 16
-{node.extra_yaml}"""
+{_client_encryption(node.client_tls)}{node.extra_yaml}"""
+
+
+def _client_encryption(tls: ClientTls | None) -> str:
+    if tls is None:
+        return ""
+    return f"""\
+client_encryption_options:
+  enabled: true
+  optional: false
+  ssl_context_factory:
+    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
+  keystore: {tls.keystore}
+  truststore: {tls.truststore}
+  require_client_auth: true
+  accepted_protocols: [TLSv1.2, TLSv1.3]
+"""
 
 
 def _command(layout: Layout, node: Node, lib: Path, heap: str) -> list[str]:
@@ -291,7 +327,17 @@ def _cluster(node: Node) -> Any:
         connect_timeout=3,
         protocol_version=5,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        ssl_context=client_ssl_context(node.client_tls),
     )
+
+
+def client_ssl_context(tls: ClientTls | None) -> ssl.SSLContext | None:
+    """What a driver needs to reach a node with client encryption: its CA, and a client certificate."""
+    if tls is None:
+        return None
+    context = ssl.create_default_context(cafile=tls.ca)
+    context.load_cert_chain(tls.client_cert, tls.client_key)
+    return context
 
 
 def _cql_ready(node: Node, peers: int) -> bool:
@@ -384,6 +430,39 @@ def up_lz4(layout: Layout) -> Node:
     return node
 
 
+def tls_node(layout: Layout, tls: ClientTls | None = None) -> Node:
+    """A single-node cluster of its own (127.0.0.12) that accepts CQL only over TLS with a client
+    certificate, from PEM files a test generates. It starts only when asked for."""
+    return Node(
+        index=11,
+        root=layout.root / "cassandra" / "tls",
+        cql_port=layout.ports.cassandra_cql,
+        storage_port=layout.ports.cassandra_storage,
+        jmx_port=layout.ports.cassandra_jmx_base + 11,
+        token=0,
+        name="tls",
+        cluster_name="cdc-lab-tls",
+        client_tls=tls,
+    )
+
+
+def up_tls(layout: Layout, tls: ClientTls) -> Node:
+    """Starts the TLS node afresh with ``tls``: a node left running holds another run's certificates."""
+    lib = install(layout)
+    down_tls(layout)
+    node = tls_node(layout, tls)
+    _start(layout, node, lib, "512M", f"{node.address}:{node.storage_port}", peers=0)
+    return node
+
+
+def down_tls(layout: Layout, *, purge: bool = False) -> None:
+    node = tls_node(layout)
+    if procs.stop(node.pidfile, MARKER, timeout=60):
+        print(f"lab: stopped Cassandra {node.address}", flush=True)
+    if purge:
+        shutil.rmtree(node.root, ignore_errors=True)
+
+
 def running_nodes(layout: Layout) -> list[Node]:
     found = []
     for node in nodes(layout, 9):
@@ -393,7 +472,7 @@ def running_nodes(layout: Layout) -> list[Node]:
 
 
 def down(layout: Layout) -> None:
-    for node in [lz4_node(layout), *reversed(nodes(layout, 9))]:
+    for node in [tls_node(layout), lz4_node(layout), *reversed(nodes(layout, 9))]:
         if procs.stop(node.pidfile, MARKER, timeout=60):
             print(f"lab: stopped Cassandra {node.address}", flush=True)
 
