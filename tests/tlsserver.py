@@ -76,9 +76,31 @@ class TlsServer:
             with self._context.wrap_socket(conn, server_side=True) as tls:
                 record.version = tls.version()
                 record.client_cert = tls.getpeercert()
-                tls.recv(65536)
+                _read_request(tls)
                 tls.sendall(REPLY)
         except (OSError, ssl.SSLError) as exc:
             record.error = str(exc)
         finally:
             conn.close()
+
+
+def _read_request(tls: ssl.SSLSocket) -> None:
+    """Reads one HTTP request whole (headers and Content-Length body): replying earlier and closing
+    would reset the connection under a client still sending, and it would never see the reply."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = tls.recv(65536)
+        if not chunk:
+            return
+        body += chunk
