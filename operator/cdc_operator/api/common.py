@@ -63,6 +63,11 @@ class Tls(ApiModel):
         default=False, description="Present tls.crt/tls.key from the Secret as a client certificate (mutual TLS)."
     )
     insecure_skip_verify: bool = Field(default=False, description="Skip server verification. Never in production.")
+    min_version: Literal["1.2", "1.3"] = Field(
+        default="1.2",
+        description="Lowest TLS protocol version the replicator accepts from this server (1.2 or 1.3); "
+        "a server offering only older ones is refused.",
+    )
 
 
 class Condition(ApiModel):

@@ -34,13 +34,14 @@ def _tls(tls: Tls | None) -> rc.Tls | None:
     if tls is None:
         return None
     if tls.secret_name is None:
-        return rc.Tls(insecure_skip_verify=tls.insecure_skip_verify)
+        return rc.Tls(insecure_skip_verify=tls.insecure_skip_verify, min_version=tls.min_version)
     base = tls_mount(tls.secret_name)
     client = tls.client_certificate
     return rc.Tls(
         ca_file=f"{base}/{tls.ca_key}",
         cert_file=f"{base}/tls.crt" if client else None,
         key_file=f"{base}/tls.key" if client else None,
+        min_version=tls.min_version,
     )
 
 
