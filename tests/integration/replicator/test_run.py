@@ -485,7 +485,7 @@ def test_cassandra_unreachable_at_start_is_retried_and_reported(tmp_path: Path) 
     replicator.start()
     try:
         wait_until(lambda: _get(f"http://127.0.0.1:{port}/health")[0] == 503, 30, "/health 503", replicator.logs)
-        assert '"cassandra": {"status": "down"}' in _get(f"http://127.0.0.1:{port}/health")[1]
+        assert '"cassandra": {"status": "down"' in _get(f"http://127.0.0.1:{port}/health")[1]
         wait_until(lambda: replicator.logs().count("cannot reach Cassandra") >= 2, 30, "retries", replicator.logs)
     finally:
         code = replicator.stop()
