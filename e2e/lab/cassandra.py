@@ -140,6 +140,8 @@ class ClientTls:
     client_cert: Path
     client_key: Path
     """The pair the lab's driver presents (the node requires a client certificate)."""
+    protocols: tuple[str, ...] = ("TLSv1.2", "TLSv1.3")
+    """The node's accepted_protocols."""
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,7 @@ client_encryption_options:
   keystore: {tls.keystore}
   truststore: {tls.truststore}
   require_client_auth: true
-  accepted_protocols: [TLSv1.2, TLSv1.3]
+  accepted_protocols: [{", ".join(tls.protocols)}]
 """
 
 
@@ -430,33 +432,38 @@ def up_lz4(layout: Layout) -> Node:
     return node
 
 
-def tls_node(layout: Layout, tls: ClientTls | None = None) -> Node:
-    """A single-node cluster of its own (127.0.0.12) that accepts CQL only over TLS with a client
-    certificate, from PEM files a test generates. It starts only when asked for."""
+TLS_NODES = {"tls": 11, "tls12": 12}
+"""On-demand nodes with client encryption, by name: index 11 is 127.0.0.12, 12 is 127.0.0.13."""
+
+
+def tls_node(layout: Layout, tls: ClientTls | None = None, name: str = "tls") -> Node:
+    """A single-node cluster of its own (``tls``: 127.0.0.12, ``tls12``: 127.0.0.13) that accepts CQL
+    only over TLS with a client certificate, from PEM files a test generates. Started on demand."""
+    index = TLS_NODES[name]
     return Node(
-        index=11,
-        root=layout.root / "cassandra" / "tls",
+        index=index,
+        root=layout.root / "cassandra" / name,
         cql_port=layout.ports.cassandra_cql,
         storage_port=layout.ports.cassandra_storage,
-        jmx_port=layout.ports.cassandra_jmx_base + 11,
+        jmx_port=layout.ports.cassandra_jmx_base + index,
         token=0,
-        name="tls",
-        cluster_name="cdc-lab-tls",
+        name=name,
+        cluster_name=f"cdc-lab-{name}",
         client_tls=tls,
     )
 
 
-def up_tls(layout: Layout, tls: ClientTls) -> Node:
-    """Starts the TLS node afresh with ``tls``: a node left running holds another run's certificates."""
+def up_tls(layout: Layout, tls: ClientTls, name: str = "tls") -> Node:
+    """Starts a TLS node afresh with ``tls``: a node left running holds another run's certificates."""
     lib = install(layout)
-    down_tls(layout)
-    node = tls_node(layout, tls)
+    down_tls(layout, name)
+    node = tls_node(layout, tls, name)
     _start(layout, node, lib, "512M", f"{node.address}:{node.storage_port}", peers=0)
     return node
 
 
-def down_tls(layout: Layout, *, purge: bool = False) -> None:
-    node = tls_node(layout)
+def down_tls(layout: Layout, name: str = "tls", *, purge: bool = False) -> None:
+    node = tls_node(layout, name=name)
     if procs.stop(node.pidfile, MARKER, timeout=60):
         print(f"lab: stopped Cassandra {node.address}", flush=True)
     if purge:
@@ -472,7 +479,7 @@ def running_nodes(layout: Layout) -> list[Node]:
 
 
 def down(layout: Layout) -> None:
-    for node in [tls_node(layout), lz4_node(layout), *reversed(nodes(layout, 9))]:
+    for node in [*(tls_node(layout, name=n) for n in TLS_NODES), lz4_node(layout), *reversed(nodes(layout, 9))]:
         if procs.stop(node.pidfile, MARKER, timeout=60):
             print(f"lab: stopped Cassandra {node.address}", flush=True)
 

@@ -24,8 +24,8 @@ from e2e.lab.errors import LabError
 from e2e.lab.layout import Layout
 from e2e.lab.postgres import Server
 
-SERVER_NAMES = ("127.0.0.1", "localhost", "127.0.0.12")
-"""What the good server certificate names: loopback, and the TLS Cassandra node's address."""
+SERVER_NAMES = ("127.0.0.1", "localhost", "127.0.0.12", "127.0.0.13")
+"""What the good server certificate names: loopback, and the TLS Cassandra nodes' addresses."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def test_ca() -> trustme.CA:
 
 @pytest.fixture(scope="session")
 def pki(tls_root: Path, test_ca: trustme.CA) -> Pki:
-    """The session's PKI: the server certificate names loopback, localhost and 127.0.0.12."""
+    """The session's PKI: the server certificate names loopback, localhost and the TLS nodes (127.0.0.12, .13)."""
     return write_pki(tls_root / "good", test_ca, *SERVER_NAMES)
 
 
@@ -136,17 +136,32 @@ def tls_postgres(private_postgres: Callable[..., Server]) -> Callable[..., Serve
     return make
 
 
-@pytest.fixture(scope="session")
-def cassandra_tls_node(lab_layout: Layout, lab: dict[str, Any], pki: Pki) -> Iterator[dict[str, Any]]:
-    """A one-node cluster of its own (127.0.0.12) speaking CQL only over TLS, with a client
-    certificate, from the session's CA; stopped and removed at the end of the session."""
+def _tls_node(layout: Layout, pki: Pki, name: str, protocols: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     tls = cassandra.ClientTls(
-        keystore=pki.keystore, truststore=pki.ca, ca=pki.ca, client_cert=pki.client_cert, client_key=pki.client_key
+        keystore=pki.keystore,
+        truststore=pki.ca,
+        ca=pki.ca,
+        client_cert=pki.client_cert,
+        client_key=pki.client_key,
+        protocols=protocols,
     )
     try:
-        node = cassandra.up_tls(lab_layout, tls)
+        node = cassandra.up_tls(layout, tls, name)
     except LabError as exc:
-        cassandra.down_tls(lab_layout)
+        cassandra.down_tls(layout, name)
         pytest.fail(exc.describe(), pytrace=False)
     yield {**node.describe(), "node": node}
-    cassandra.down_tls(lab_layout, purge=True)
+    cassandra.down_tls(layout, name, purge=True)
+
+
+@pytest.fixture(scope="session")
+def cassandra_tls_node(lab_layout: Layout, lab: dict[str, Any], pki: Pki) -> Iterator[dict[str, Any]]:
+    """A one-node cluster of its own (127.0.0.12) speaking CQL only over TLS 1.2 or 1.3, with a
+    client certificate, from the session's CA; stopped and removed at the end of the session."""
+    yield from _tls_node(lab_layout, pki, "tls", ("TLSv1.2", "TLSv1.3"))
+
+
+@pytest.fixture(scope="session")
+def cassandra_tls12_node(lab_layout: Layout, lab: dict[str, Any], pki: Pki) -> Iterator[dict[str, Any]]:
+    """Like ``cassandra_tls_node`` on 127.0.0.13, but offering TLS 1.2 only."""
+    yield from _tls_node(lab_layout, pki, "tls12", ("TLSv1.2",))

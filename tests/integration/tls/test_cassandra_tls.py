@@ -1,10 +1,12 @@
 """TLS against the lab's real servers, with certificates from CAs this session generates.
 
-Cassandra: a one-node cluster of its own (127.0.0.12) that takes CQL only over TLS with a client
-certificate. PostgreSQL: private servers that take TCP connections only over TLS (``hostssl``).
-The replicator runs as ``cdc-replicator run`` with TLS 1.3 as its minimum: it replicates from
-one into the other; a server offering only TLS 1.2, a server from another CA and a certificate
-for another name are each refused with the endpoint and the reason, in its log and in /health.
+Cassandra: a one-node cluster of its own (127.0.0.12) that takes CQL only over TLS with a
+client certificate, and another (127.0.0.13) that offers TLS 1.2 only. PostgreSQL: private
+servers that take TCP connections only over TLS (``hostssl``). The replicator runs as
+``cdc-replicator run`` with TLS 1.3 as its minimum: it replicates from one into the other; a
+server offering only TLS 1.2 (Postgres and Cassandra), a server from another CA (both) and a
+certificate for another name (Postgres) are each refused with the endpoint and the reason, in
+its log and in /health.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from cassandra.cluster import Cluster
+from cdc_replicator.config import Tls
 from cdc_replicator.schema.registry import SchemaRegistry
+from cdc_replicator.tls import client_context
 
 from e2e.lab.postgres import PASSWORD, USER, Server
 from tests.integration.commitlog.helpers import registry_for, run, unique_keyspace
@@ -40,7 +45,7 @@ SCHEMA = "tls"
 def tls_session(cassandra_tls_node: dict[str, Any], pki: Pki) -> Iterator[Any]:
     """The test's own CQL session to the TLS node, capped at TLS 1.2 so that the node's client list
     tells its connections apart from the replicator's (which must be TLS 1.3)."""
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile
     from cassandra.policies import WhiteListRoundRobinPolicy
 
     context = ssl.create_default_context(cafile=pki.ca)
@@ -261,3 +266,36 @@ def test_cassandra_from_another_ca_refused_with_endpoint_and_reason(
         code = replicator.stop()
     assert code == 0, replicator.logs()
     assert expected in replicator.logs()
+
+
+def test_cassandra_offering_only_tls_1_2_refused_when_1_3_is_required(
+    tmp_path: Path, cassandra_tls12_node: dict[str, Any], tls_postgres: Callable[..., Server], pki: Pki
+) -> None:
+    server = tls_postgres(pki)
+    port = free_port()
+    # No keyspace of ours on this node: the connection must fail before the schema matters.
+    source_tls = _tls(pki, client_cert=True)
+    config = _config(tmp_path, cassandra_tls12_node, "tls_none", server, port, source_tls, _tls(pki))
+    replicator = _replicator(config, tmp_path)
+    replicator.start()
+    node = f"{cassandra_tls12_node['address']}:{cassandra_tls12_node['cql_port']}"
+    expected = f"TLS to {node} failed: protocol too old: the server offers no TLS version at or above the minimum 1.3"
+    try:
+        wait_until(
+            lambda: expected in _dependency_error(port, "cassandra"), 120, f"/health: {expected!r}", replicator.logs
+        )
+    finally:
+        code = replicator.stop()
+    assert code == 0, replicator.logs()
+    assert expected in replicator.logs()
+    # The same node takes the same client when it accepts TLS 1.2: the refusal was the version alone.
+    relaxed = client_context(
+        Tls(ca_file=str(pki.ca), cert_file=str(pki.client_cert), key_file=str(pki.client_key), min_version="1.2"), node
+    )
+    cluster = Cluster([cassandra_tls12_node["address"]], port=cassandra_tls12_node["cql_port"], protocol_version=5,
+                      ssl_context=relaxed)  # fmt: skip
+    try:
+        row = cluster.connect().execute("SELECT cluster_name FROM system.local").one()
+    finally:
+        cluster.shutdown()
+    assert row.cluster_name == "cdc-lab-tls12"
