@@ -140,6 +140,14 @@ class Destination(_Model):
             raise ValueError(f"destination {self.name}: a table appears twice in tables")
         return self
 
+    @model_validator(mode="after")
+    def _tls_means_https(self) -> Destination:
+        # A tls section on a plain-HTTP ClickHouse endpoint would silently send everything in clear.
+        tls_on = self.tls is not None and self.tls.enabled
+        if self.type == "clickhouse" and tls_on and not self.endpoint.startswith("https://"):
+            raise ValueError(f"destination {self.name}: tls needs an https:// endpoint, not {self.endpoint}")
+        return self
+
 
 class MaskingPolicyConfig(MaskingPolicySpec):
     """One MaskingPolicy embedded whole (the replicator needs no API access): its name and its spec's rules,

@@ -222,3 +222,17 @@ def test_a_tls_failure_kept_only_as_text_is_read_from_the_text(tmp_path: Path, c
     assert not isinstance(flattened, ssl.SSLError)
     message = explain(Exception("Unable to connect to any servers", {"h:1": flattened}), "h:1", context)
     assert (message or "").startswith(f"TLS to h:1 failed: {case}"), message
+
+
+@pytest.mark.parametrize("endpoint", ["http://ch:8123", "ch:8123", "chdb:///var/lib/chdb"])
+def test_clickhouse_tls_needs_an_https_endpoint(endpoint: str) -> None:
+    doc = f"""
+pipeline: t/t
+source: {{nodeName: n, cdcRawPath: /x, contactPoints: [h], keyspaces: [k]}}
+destinations: [{{name: ch, type: clickhouse, endpoint: '{endpoint}', database: db, tls: {{caFile: /ca.pem}}}}]
+checkpoint: {{path: /x}}
+"""
+    with pytest.raises(ConfigError, match="tls needs an https:// endpoint"):
+        parse(doc)
+    assert parse(doc.replace("caFile: /ca.pem", "enabled: false")).destinations[0].tls is not None
+    assert parse(doc.replace(endpoint, "https://ch:8443")).destinations[0].endpoint == "https://ch:8443"
