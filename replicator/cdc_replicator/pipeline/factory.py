@@ -6,7 +6,7 @@ from typing import Any
 
 from cdc_replicator.config import Destination
 from cdc_replicator.sinks.base import Sink, TypesOf
-from cdc_replicator.sinks.clickhouse import ClickHouseSink, connect
+from cdc_replicator.sinks.clickhouse import ClickHouseSink, connect, https_context
 from cdc_replicator.sinks.postgres import PostgresSink
 from cdc_replicator.sinks.timescale import TimescaleSink
 from cdc_replicator.tls import client_context
@@ -44,11 +44,12 @@ def build_sink(destination: Destination, *, pipeline: str, node: str, types_of: 
             return PostgresSink(destination.name, None, **common)
         time_columns = {t.table: (t.time_column, t.chunk_interval) for t in destination.tables if t.time_column}
         return TimescaleSink(destination.name, None, time_columns=time_columns, **common)
-    endpoint, database, tls = destination.endpoint, destination.database, destination.tls
+    endpoint, database = destination.endpoint, destination.database
+    context = https_context(endpoint, destination.tls)
     return ClickHouseSink(
         destination.name,
         None,
-        connect=lambda: connect(endpoint, database, user, password, tls=tls),
+        connect=lambda: connect(endpoint, database, user, password, context=context),
         database=destination.database,
         pipeline=pipeline,
         node=node,

@@ -43,12 +43,28 @@ def _convert(column: ValueColumn | None, cql: CqlType) -> Convert:
     return converter(cql)
 
 
+def https_context(endpoint: str, tls: Tls | None) -> ssl.SSLContext | None:
+    """The TLS context for an ``https://`` endpoint (None for any other): ``tls`` if given, else the
+    default policy (system CAs, TLS 1.2 minimum). https:// means TLS even where ``tls`` says
+    ``enabled: false``. Unloadable files raise ``TlsConfigError`` here, when the sink is built."""
+    if not endpoint.startswith("https://"):
+        return None
+    url = urlparse(endpoint)
+    policy = tls if tls is not None and tls.enabled else Tls()
+    return client_context(policy, f"{url.hostname}:{url.port or 8443}")
+
+
 def connect(
-    endpoint: str, database: str, username: str | None = None, password: str | None = None, *, tls: Tls | None = None
+    endpoint: str,
+    database: str,
+    username: str | None = None,
+    password: str | None = None,
+    *,
+    context: ssl.SSLContext | None = None,
 ) -> Any:
     """A clickhouse-connect client: ``chdb://PATH`` embedded, else an HTTP(S) URL.
 
-    Over HTTPS the connection follows ``tls`` (``cdc_replicator.tls``: CA, client certificate,
+    Over HTTPS the connection follows ``context`` (``https_context``: CA, client certificate,
     minimum version); a failed handshake raises a DestinationError naming the endpoint and why."""
     import clickhouse_connect  # noqa: PLC0415 - heavy import, only for ClickHouse destinations
 
@@ -57,14 +73,12 @@ def connect(
     url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
     host, port = url.hostname or "localhost", url.port or (8443 if url.scheme == "https" else 8123)
     kwargs: dict[str, Any] = {}
-    context = None
     if url.scheme == "https":
         from clickhouse_connect.driver.httputil import get_pool_manager  # noqa: PLC0415
 
-        # https:// means TLS even where the tls section says enabled: false.
-        context = client_context(tls if tls is not None and tls.enabled else Tls(), f"{host}:{port}")
+        context = context or https_context(endpoint, None)
         assert context is not None
-        # Our context carries the whole policy; urllib3 only gets told whether to verify.
+        # Our context carries the whole policy; urllib3 is only told whether to verify.
         kwargs["pool_mgr"] = get_pool_manager(ssl_context=context, verify=context.verify_mode != ssl.CERT_NONE)
     try:
         return clickhouse_connect.get_client(

@@ -299,3 +299,21 @@ def test_cassandra_offering_only_tls_1_2_refused_when_1_3_is_required(
     finally:
         cluster.shutdown()
     assert row.cluster_name == "cdc-lab-tls12"
+
+
+@pytest.mark.parametrize("side", ["source", "destination"])
+def test_an_unloadable_ca_file_stops_run_with_exit_2_naming_the_file(
+    tmp_path: Path, cassandra_tls_node: dict[str, Any], keyspace: str, tls_postgres: Callable[..., Server],
+    pki: Pki, side: str,
+) -> None:  # fmt: skip
+    """Retrying cannot make a missing file appear: the replicator stops at once and says which."""
+    server = tls_postgres(pki)
+    server.create_database(DATABASE)
+    missing = str(tmp_path / "missing-ca.pem")
+    source_tls, destination_tls = _tls(pki, client_cert=True), _tls(pki)
+    (source_tls if side == "source" else destination_tls)["caFile"] = missing
+    config = _config(tmp_path, cassandra_tls_node, keyspace, server, free_port(), source_tls, destination_tls)
+    replicator = _replicator(config, tmp_path)
+    replicator.start()
+    assert replicator.wait(120) == 2
+    assert f"cannot load caFile {missing}: No such file or directory" in replicator.logs()

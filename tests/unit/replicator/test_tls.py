@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from cdc_replicator.config import ConfigError, Tls, parse
+from cdc_replicator.config import ConfigError, Destination, Tls, parse
+from cdc_replicator.pipeline.factory import build_sink
 from cdc_replicator.tls import TlsConfigError, client_context, explain
 
 from tests.tlsserver import TlsServer
@@ -236,3 +237,15 @@ checkpoint: {{path: /x}}
         parse(doc)
     assert parse(doc.replace("caFile: /ca.pem", "enabled: false")).destinations[0].tls is not None
     assert parse(doc.replace(endpoint, "https://ch:8443")).destinations[0].endpoint == "https://ch:8443"
+
+
+@pytest.mark.parametrize(
+    ("kind", "endpoint"), [("postgres", "db:5432"), ("timescaledb", "db:5432"), ("clickhouse", "https://db:8443")]
+)
+def test_a_missing_ca_file_fails_when_the_sink_is_built(kind: str, endpoint: str) -> None:
+    """Not later, in the retry loop of an unreachable destination: a bad file is a config error."""
+    destination = Destination.model_validate(
+        {"name": "d", "type": kind, "endpoint": endpoint, "database": "db", "tls": {"caFile": "/nonexistent/ca.pem"}}
+    )
+    with pytest.raises(TlsConfigError, match=r"TLS to db:\d+: cannot load caFile /nonexistent/ca.pem"):
+        build_sink(destination, pipeline="t/t", node="n", types_of=None)
