@@ -32,12 +32,20 @@ from tests.integration.commitlog.helpers import registry_for, run, unique_keyspa
 from tests.integration.commitlog.model import select_all
 from tests.integration.commitlog.workload import Workload, schema_statements
 from tests.integration.replicator.helpers import diff, expected_rows, view_rows
-from tests.integration.replicator.process import Replicator, free_port, wait_until, write_config
+from tests.integration.replicator.process import (
+    Replicator,
+    free_port,
+    positions,
+    read_checkpoint,
+    wait_until,
+    write_config,
+)
 from tests.integration.tls.conftest import Pki
 
 pytestmark = pytest.mark.integration
 
 DATABASE = "cdc_tls"
+DATABASE_TS = "cdc_tls_ts"
 SCHEMA = "tls"
 
 
@@ -91,8 +99,21 @@ def _tls(pki: Pki, *, client_cert: bool = False, min_version: str = "1.3") -> di
 
 def _config(
     tmp: Path, node: dict[str, Any], keyspace: str, server: Server, port: int, source_tls: dict[str, Any],
-    destination_tls: dict[str, Any],
+    destination_tls: dict[str, Any], *, timescaledb: bool = False,
 ) -> Path:  # fmt: skip
+    destinations = [
+        {
+            "name": "pg",
+            "type": "postgres",
+            "endpoint": f"127.0.0.1:{server.port}",
+            "database": DATABASE,
+            "targetSchema": SCHEMA,
+            "credentials": {"usernameEnv": "PG_USER", "passwordEnv": "PG_PASSWORD"},
+            "tls": destination_tls,
+        }
+    ]
+    if timescaledb:
+        destinations.append({**destinations[0], "name": "ts", "type": "timescaledb", "database": DATABASE_TS})
     return write_config(
         tmp / "config.yaml",
         pipeline="test/tls",
@@ -104,17 +125,7 @@ def _config(
             "deleteConsumedSegments": False,
             "tls": source_tls,
         },
-        destinations=[
-            {
-                "name": "pg",
-                "type": "postgres",
-                "endpoint": f"127.0.0.1:{server.port}",
-                "database": DATABASE,
-                "targetSchema": SCHEMA,
-                "credentials": {"usernameEnv": "PG_USER", "passwordEnv": "PG_PASSWORD"},
-                "tls": destination_tls,
-            }
-        ],
+        destinations=destinations,
         checkpoint={"path": str(tmp / "checkpoint.json"), "intervalSeconds": 0.5},
         tuning={"batchMaxWaitSeconds": 0.2, "pollIntervalSeconds": 0.2, "retryInitialSeconds": 0.2,
                 "retryMaxSeconds": 2.0},
@@ -167,16 +178,21 @@ def _pg_problems(server: Server, session: Any, registry: SchemaRegistry, keyspac
     return asyncio.run(go())
 
 
-def test_replicates_from_tls_cassandra_into_tls_postgres_over_tls_1_3(
+def _same_position(checkpoint: Path, *names: str) -> bool:
+    found = positions(read_checkpoint(checkpoint))
+    return found.get(names[0]) is not None and all(found.get(n) == found[names[0]] for n in names)
+
+
+def test_replicates_from_tls_cassandra_into_tls_postgres_and_timescaledb_over_tls_1_3(
     tmp_path: Path, cassandra_tls_node: dict[str, Any], tls_session: Any, tls_registry: SchemaRegistry,
     keyspace: str, tls_postgres: Callable[..., Server], pki: Pki,
 ) -> None:  # fmt: skip
     server = tls_postgres(pki)
     server.create_database(DATABASE)
+    server.create_database(DATABASE_TS, timescaledb=True)
     port = free_port()
-    config = _config(
-        tmp_path, cassandra_tls_node, keyspace, server, port, _tls(pki, client_cert=True), _tls(pki, client_cert=True)
-    )
+    both = _tls(pki, client_cert=True)
+    config = _config(tmp_path, cassandra_tls_node, keyspace, server, port, both, both, timescaledb=True)
     replicator = _replicator(config, tmp_path)
     replicator.start()
     try:
@@ -186,12 +202,16 @@ def test_replicates_from_tls_cassandra_into_tls_postgres_over_tls_1_3(
             "convergence",
             replicator.logs,
         )
-        # Every TCP connection the Postgres server holds is TLS 1.3 (the test's own included: the
-        # server allows 1.2, so 1.3 is what the clients asked for).
+        # TimescaleDB (change history) is at the same position as Postgres once both are done.
+        checkpoint = tmp_path / "checkpoint.json"
+        wait_until(lambda: _same_position(checkpoint, "pg", "ts"), 60, "ts at pg's position", replicator.logs)
+        assert server.psql(DATABASE_TS, f"SELECT count(*) > 0 FROM pg_tables WHERE schemaname = '{SCHEMA}'") == "t"
+        # Every TCP connection the server holds (the replicator's: the test's own are closed) is TLS
+        # 1.3, although the server allows 1.2: 1.3 is what the replicator asked for.
         versions = server.psql(
             "postgres",
-            "SELECT string_agg(DISTINCT coalesce(s.version, 'none'), ',') FROM pg_stat_ssl s "
-            f"JOIN pg_stat_activity a USING (pid) WHERE a.client_addr IS NOT NULL AND a.datname = '{DATABASE}'",
+            "SELECT string_agg(DISTINCT coalesce(s.version, 'none'), ',') FROM pg_stat_ssl s JOIN pg_stat_activity a "
+            f"USING (pid) WHERE a.client_addr IS NOT NULL AND a.datname IN ('{DATABASE}', '{DATABASE_TS}')",
         )
         assert versions == "TLSv1.3"
         # The node sees the replicator over TLS 1.3 (the test's own session is capped at 1.2).
@@ -202,6 +222,7 @@ def test_replicates_from_tls_cassandra_into_tls_postgres_over_tls_1_3(
         health = _health(port)
         assert health is not None
         assert health["dependencies"]["pg"]["status"] == "up", health
+        assert health["dependencies"]["ts"]["status"] == "up", health
         assert health["dependencies"]["cassandra"]["status"] == "up", health
     finally:
         code = replicator.stop()
