@@ -52,5 +52,8 @@ demo: lab-up  ## the main job: Cassandra changes masked into Postgres, Timescale
 bench: lab-up  ## the benchmarks against the lab: one JSON object per line (not part of the tests)
 	$(PY) -m bench
 
+crds: venv  ## regenerate crds/*.yaml and the chart's copies from the API models
+	.venv/bin/cdc-operator crds
+
 clean:  ## remove the virtualenv and caches of the tools (not the lab's downloads)
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
