@@ -84,6 +84,11 @@ class App:
         self.registry = registry
         self.session: Any = None
         self.masker: Any = None
+        self.masking_metrics: Any = None
+        self.keys: Any = None
+        """The masking keys' provider (environment, Vault, or both), once loaded."""
+        self.key_store: Any = None
+        """The Vault key store, when keys come from Vault (refreshed on its own thread)."""
         self.workers: list[Worker] = []
         self.cdc_raw = Path(config.source.cdc_raw_path)
         self.broken: set[int] = set()
@@ -127,18 +132,51 @@ class App:
             kept.append(event)
         return kept, rejected
 
-    def _setup_masking(self) -> None:
+    def _load_keys(self) -> None:
+        """Read the masking keys (environment and/or Vault) once; a missing or unreadable key is a
+        ``ConfigError`` naming the key and where it was looked for, never its value."""
         masking = self.config.masking
         if not masking.policies:
             return
         from cdc_replicator.masking.audit import MaskingMetrics  # noqa: PLC0415
-        from cdc_replicator.masking.keys import keys_from_environment  # noqa: PLC0415
+        from cdc_replicator.masking.keys import (  # noqa: PLC0415
+            KeyLoadError,
+            MergedKeys,
+            StaticKeys,
+            VaultKeyStore,
+            keys_from_environment,
+        )
+
+        self.masking_metrics = MaskingMetrics(self.metrics.registry)
+        providers: list[StaticKeys | VaultKeyStore] = []
+        try:
+            if masking.keys:
+                static = keys_from_environment({k.name: k.env for k in masking.keys})
+                for name, material in static.snapshot().keys.items():
+                    self.masking_metrics.key_version.labels(name).set(material.version)
+                providers.append(static)
+            if masking.vault is not None:
+                self.key_store = VaultKeyStore(masking.vault, masking.vault.keys, self.masking_metrics)
+                self.key_store.load()
+                providers.append(self.key_store)
+        except KeyLoadError as exc:
+            raise ConfigError(f"masking keys: {exc}") from None
+        self.keys = providers[0] if len(providers) == 1 else MergedKeys(*providers)
+
+    def _setup_masking(self) -> None:
+        if self.keys is None:
+            return
+        from cdc_replicator.masking.engine import PolicyError  # noqa: PLC0415
         from cdc_replicator.masking.masker import Masker, merge_policies  # noqa: PLC0415
 
-        keys = keys_from_environment({k.name: k.env for k in masking.keys})
-        self.masker = Masker(merge_policies(masking.policies), keys, MaskingMetrics(self.metrics.registry))
-        assert self.registry is not None
-        self.masker.check([t for t in self.registry.tables() if self._include(t)])
+        try:
+            self.masker = Masker(merge_policies(self.config.masking.policies), self.keys, self.masking_metrics)
+            assert self.registry is not None
+            self.masker.check([t for t in self.registry.tables() if self._include(t)])
+        except PolicyError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.key_store is not None:
+            self.key_store.start()  # refresh on a timer from now on
 
     def _feed(self) -> Feed:
         assert self.registry is not None
@@ -296,12 +334,19 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        self._load_keys()  # before anything else: wrong keys must stop us before we read a byte
         self.http = HttpServer(self.metrics.registry, self.health, port=config.observability.metrics_port)
         await self.http.start()
         if self.registry is None and not await self._connect_schema():
             await self.http.close()
             return 0
-        self._setup_masking()
+        try:
+            self._setup_masking()
+        except ConfigError:
+            await self.http.close()
+            if self.session is not None:
+                self.session.cluster.shutdown()
+            raise
         types_of = self._types_of if self.masker is not None else None
         spans = tracing.tracer(
             config.observability.tracing,
@@ -337,6 +382,8 @@ class App:
             with contextlib.suppress(Exception):
                 await worker.sink.close()
         await self.http.close()
+        if self.key_store is not None:
+            self.key_store.stop()
         if self.session is not None:
             self.session.cluster.shutdown()
         log.info("stopped")
@@ -360,8 +407,12 @@ and replica duplicates change nothing.
 The config file (YAML, camelCase keys) names the source node and its cdc_raw, the
 destinations, masking policies and keys, the checkpoint file, tuning and the metrics
 port. Secrets never appear in it: credentials and masking keys are names of
-environment variables (usernameEnv/passwordEnv, masking.keys[].env). An invalid file is
-refused at start with every bad field named (exit status 2).
+environment variables (usernameEnv/passwordEnv, masking.keys[].env), or masking keys
+are read from Vault/OpenBao KV v2 paths (masking.vault: address, auth token or
+kubernetes, refreshSeconds, keys[] with mount/path/field), re-read on a timer. An
+invalid file, a policy that does not fit the tables, or a masking key that cannot be
+read (the error names the key and its path, never its value) is refused at start
+(exit status 2).
 
 While running:
   /metrics and /health     on observability.metricsPort (health is 503 while a

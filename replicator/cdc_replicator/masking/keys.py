@@ -46,51 +46,35 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import hvac
 import hvac.exceptions
 import requests
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from cdc_replicator.masking import keycodec
 from cdc_replicator.masking.actions import KeyMaterial
 from cdc_replicator.masking.audit import MaskingMetrics
-from cdc_replicator.masking.policy import KeyEncoding, KeySource
+from cdc_replicator.masking.policy import (
+    SERVICE_ACCOUNT_TOKEN_PATH,
+    KeyEncoding,
+    KeySource,
+    VaultAuth,
+    VaultSettings,
+)
 
 LOG = logging.getLogger("cdc_replicator.masking.keys")
-SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
-
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-
-class VaultAuth(_Settings):
-    """How the replicator logs in to Vault."""
-
-    method: Literal["token", "kubernetes"] = Field(
-        default="kubernetes", description="`kubernetes` (service-account token) or `token`."
-    )
-    role: str | None = Field(default=None, description="kubernetes: the Vault role to log in as (required).")
-    mount: str = Field(default="kubernetes", description="kubernetes: mount point of the auth method.")
-    jwt_path: str = Field(
-        default=SERVICE_ACCOUNT_TOKEN_PATH,
-        description="kubernetes: file holding the service-account token (re-read at every login, so rotation works).",
-    )
-    token_env: str = Field(default="VAULT_TOKEN", description="token: environment variable holding the token.")
-    token_file: str | None = Field(default=None, description="token: file holding the token (wins over tokenEnv).")
-
-
-class VaultSettings(_Settings):
-    """Where Vault is and how keys are refreshed."""
-
-    address: str = Field(description="Vault/OpenBao address, e.g. `https://vault.vault:8200`.")
-    auth: VaultAuth = Field(default_factory=VaultAuth, description="How to log in.")
-    ca_cert: str | None = Field(default=None, description="CA bundle file to verify Vault's TLS certificate.")
-    refresh_seconds: float = Field(default=300.0, gt=0, description="How often keys are re-read.")
-    timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of each Vault request.")
+__all__ = [
+    "SERVICE_ACCOUNT_TOKEN_PATH",
+    "KeyLoadError",
+    "KeySnapshot",
+    "MergedKeys",
+    "StaticKeys",
+    "VaultAuth",
+    "VaultKeyStore",
+    "VaultSettings",
+    "keys_from_environment",
+]
 
 
 class KeyLoadError(RuntimeError):
@@ -113,6 +97,29 @@ class StaticKeys:
 
     def snapshot(self) -> KeySnapshot:
         return self._snapshot
+
+
+class MergedKeys:
+    """Keys from several providers with distinct names (e.g. environment and Vault), as one provider.
+
+    The snapshot is rebuilt only when a provider's generation changes; its generation grows then.
+    """
+
+    def __init__(self, *providers: StaticKeys | VaultKeyStore) -> None:
+        self.providers = providers
+        self._generations: tuple[int, ...] = ()
+        self._snapshot = KeySnapshot(0)
+        self._lock = threading.Lock()  # the feed thread and the event loop both ask
+
+    def snapshot(self) -> KeySnapshot:
+        parts = [p.snapshot() for p in self.providers]
+        generations = tuple(part.generation for part in parts)
+        with self._lock:
+            if generations != self._generations:
+                keys = {name: material for part in parts for name, material in part.keys.items()}
+                self._snapshot = KeySnapshot(self._snapshot.generation + 1, MappingProxyType(keys))
+                self._generations = generations
+            return self._snapshot
 
 
 def _location(source: KeySource) -> str:
@@ -184,35 +191,48 @@ class VaultKeyStore:
     def _login(self) -> Any:
         """A client with a valid token, logging in again when the last login is near its end."""
         auth = self.settings.auth
-        if self._client is not None and (auth.method == "token" or time.monotonic() < self._login_expires):
+        if auth.method == "token":
+            # Read the token again at every refresh: a token file mounted from a Secret is
+            # rewritten in place when the token is renewed or replaced.
+            client = self._client or self._client_factory(self.settings)
+            client.token = self._token()
+            self._client = client
+            return client
+        if self._client is not None and time.monotonic() < self._login_expires:
             return self._client
         client = self._client_factory(self.settings)
-        if auth.method == "token":
-            token = Path(auth.token_file).read_text().strip() if auth.token_file else os.environ.get(auth.token_env)
-            if not token:
-                where = auth.token_file or f"${auth.token_env}"
-                raise KeyLoadError(f"no Vault token in {where}")
-            client.token = token
-        else:
-            if not auth.role:
-                raise KeyLoadError("Vault kubernetes auth needs a role")
-            try:
-                jwt = Path(auth.jwt_path).read_text().strip()
-            except OSError as exc:
-                raise KeyLoadError(f"cannot read the service-account token {auth.jwt_path}: {exc.strerror}") from None
-            try:
-                response = client.auth.kubernetes.login(role=auth.role, jwt=jwt, mount_point=auth.mount)
-            except hvac.exceptions.VaultError as exc:
-                raise KeyLoadError(
-                    f"Vault kubernetes login as role {auth.role!r} at auth/{auth.mount} failed: {_reason(exc)}"
-                ) from None
-            except requests.RequestException as exc:
-                raise KeyLoadError(f"cannot reach Vault at {self.settings.address}: {type(exc).__name__}") from None
-            lease = float(response["auth"].get("lease_duration") or 0)
-            # Log in again after 2/3 of the lease (and never less often than every refresh).
-            self._login_expires = time.monotonic() + (lease * 2 / 3 if lease else self.settings.refresh_seconds)
+        if not auth.role:
+            raise KeyLoadError("Vault kubernetes auth needs a role")
+        try:
+            jwt = Path(auth.jwt_path).read_text().strip()
+        except OSError as exc:
+            raise KeyLoadError(f"cannot read the service-account token {auth.jwt_path}: {exc.strerror}") from None
+        try:
+            response = client.auth.kubernetes.login(role=auth.role, jwt=jwt, mount_point=auth.mount)
+        except hvac.exceptions.VaultError as exc:
+            raise KeyLoadError(
+                f"Vault kubernetes login as role {auth.role!r} at auth/{auth.mount} failed: {_reason(exc)}"
+            ) from None
+        except requests.RequestException as exc:
+            raise KeyLoadError(f"cannot reach Vault at {self.settings.address}: {type(exc).__name__}") from None
+        lease = float(response["auth"].get("lease_duration") or 0)
+        # Log in again after 2/3 of the lease (and never less often than every refresh).
+        self._login_expires = time.monotonic() + (lease * 2 / 3 if lease else self.settings.refresh_seconds)
         self._client = client
         return client
+
+    def _token(self) -> str:
+        auth = self.settings.auth
+        if auth.token_file:
+            try:
+                token = Path(auth.token_file).read_text().strip()
+            except OSError as exc:
+                raise KeyLoadError(f"cannot read the Vault token file {auth.token_file}: {exc.strerror}") from None
+        else:
+            token = os.environ.get(auth.token_env, "")
+        if not token:
+            raise KeyLoadError(f"no Vault token in {auth.token_file or '$' + auth.token_env}")
+        return token
 
     def _read(self, client: Any, source: KeySource) -> KeyMaterial:
         where = f"masking key {source.name!r} at {_location(source)}"
