@@ -329,6 +329,26 @@ class App:
         self.registry = await asyncio.to_thread(SchemaRegistry, lambda: load_snapshot(session))
         return True
 
+    async def _until_stopped(self, feed: asyncio.Task[None]) -> BaseException | None:
+        """Wait for SIGTERM/SIGINT, or for the reader to die; then let the reader finish.
+
+        A reader that dies (e.g. on a table created after start that the masking policy cannot
+        mask) stops the replicator instead of leaving it half-alive and "healthy"; a restart
+        then refuses with the reason. Returns the reader's error, if it died. Our errors name
+        tables, columns and rules, never values.
+        """
+        stop = asyncio.create_task(self.stopping.wait(), name="stop")
+        await asyncio.wait((feed, stop), return_when=asyncio.FIRST_COMPLETED)
+        failure = None if stop.done() else feed.exception()
+        if failure is not None:
+            log.error("the reader stopped: %s: %s; stopping the replicator", type(failure).__name__, failure)
+        self.stopping.set()
+        await stop
+        log.info("stopping: draining in-flight batches")
+        if failure is None:
+            await feed
+        return failure
+
     async def run(self) -> int:
         config = self.config
         loop = asyncio.get_running_loop()
@@ -371,9 +391,7 @@ class App:
         tasks = [asyncio.create_task(w.run(self.stopping), name=f"worker-{w.name}") for w in self.workers]
         periodic = asyncio.create_task(self._periodic(), name="periodic")
         feed = asyncio.create_task(asyncio.to_thread(self._run_feed, start, loop), name="feed")
-        await self.stopping.wait()
-        log.info("stopping: draining in-flight batches")
-        await feed
+        failure = await self._until_stopped(feed)
         await asyncio.gather(*tasks)
         await periodic
         self.write_checkpoint()
@@ -387,7 +405,7 @@ class App:
         if self.session is not None:
             self.session.cluster.shutdown()
         log.info("stopped")
-        return 0
+        return 0 if failure is None else 1
 
 
 def _tune_gc() -> None:

@@ -159,7 +159,7 @@ def workload(ks: str, seed: int, steps: int) -> Iterator[tuple[str, tuple[Any, .
             op = r.choice(["+", "-"])
             yield f"UPDATE {ks}.visits {at()} SET tags = tags {op} %s {where}", ({v.text("tag")}, *key)
         elif choice < 0.58:
-            name = r.choice(["ssn", "mrn", "note"])
+            name = r.choice(["ssn", "mrn", "remark"])
             if r.random() < 0.3:
                 yield f"DELETE attrs[%s] FROM {ks}.visits {at()} {where}", (name, *key)
             else:
