@@ -139,7 +139,12 @@ def test_no_raw_pii_anywhere_the_replicator_writes(
         # a history row blocks that destination instead of going to its dead letters (reported).
         time_columns={f"{keyspace}.visits": "visit_at", f"{keyspace}.intake": "at"},
     )  # fmt: skip
-    masking = {"policies": [pii.policy(keyspace)], "vault": harness.vault_section(lab, pii.key_sources(tokens, salt))}
+    policy = pii.policy(keyspace)
+    policy["rules"].append(
+        {"name": "alt-emails", "classification": "PII", "match": {"keyspace": keyspace, "columnRegex": "alt_.*"},
+         "action": "hash", "saltRef": "salt"}
+    )  # fmt: skip
+    masking = {"policies": [policy], "vault": harness.vault_section(lab, pii.key_sources(tokens, salt))}
     port = free_port()
     config = harness.config(tmp_path, cdc_raw, keyspace, port, dests, masking, batch_size=50)
     replicator = Replicator(write_config(tmp_path / "config.yaml", **config), env | harness.vault_env(lab), tmp_path)
@@ -148,6 +153,30 @@ def test_no_raw_pii_anywhere_the_replicator_writes(
         wait_until(
             lambda: harness.caught_up(tmp_path / "checkpoint.json", end, ["pg", "ts", "ch"]),
             240, "all three destinations to catch up", replicator.logs,
+        )  # fmt: skip
+        # While it runs: a column added to a table, and a new table, both with PII the policy's
+        # patterns cover (the schema changes on the fly, and plans must be rebuilt, not skipped).
+        late = [
+            (f"ALTER TABLE {keyspace}.intake ADD alt_email text", ()),
+            (f"CREATE TABLE {keyspace}.late (patient_id text PRIMARY KEY, email text, alt_email text) WITH cdc = true",
+             ()),
+        ]  # fmt: skip
+        for n in range(5):
+            late.append(
+                (f"INSERT INTO {keyspace}.intake (patient_id, at, alt_email) VALUES (%s, {pii.BASE_MS}, %s)",
+                 (f"PAT-6{n:04d}", f"late{n}.alt@example.org"))
+            )  # fmt: skip
+            late.append(
+                (f"INSERT INTO {keyspace}.late (patient_id, email, alt_email) VALUES (%s, %s, %s)",
+                 (f"PAT-5{n:04d}", f"late{n}.new@example.org", f"late{n}.newalt@example.org"))
+            )  # fmt: skip
+        for cql, params in late:
+            run(cql_session, cql, params)
+            secrets |= secrets_in(params)
+        end = harness.end_of(cdc_raw, registry, keyspace, end)
+        wait_until(
+            lambda: harness.caught_up(tmp_path / "checkpoint.json", end, ["pg", "ts", "ch"]),
+            240, "the late changes", replicator.logs,
         )  # fmt: skip
         places = {"/metrics": harness.get(f"http://127.0.0.1:{port}/metrics")[1]}
         places["/health"] = harness.get(f"http://127.0.0.1:{port}/health")[1]
@@ -164,6 +193,8 @@ def test_no_raw_pii_anywhere_the_replicator_writes(
     assert pii.token("fine0.cy@example.org") in places[f"postgres {keyspace}_intake__rows"]
     assert pii.token("poison0.ada@example.org") in places["postgres cdc_dead_letters"]
     assert "cdc_masking_masked_values_total" in places["/metrics"]
+    assert pii.salted("late0.alt@example.org") in places[f"postgres {keyspace}_intake__rows"]
+    assert pii.token("late0.new@example.org") in places[f"clickhouse {keyspace}_late__rows"]
     for destination in ("postgres", "timescaledb", "clickhouse"):
         assert places[f"{destination} cdc_dead_letters"], f"no dead letters in {destination}"
     assert "masked clustering column" in places["postgres cdc_dead_letters"]
