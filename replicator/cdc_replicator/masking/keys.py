@@ -14,14 +14,27 @@ the secret's version is the key's version, carried in HMAC outputs as ``v<versio
 Key bytes never reach a log line, a metric, an exception message or a ``repr``: errors are
 built here from names and paths only, and hvac's exceptions are not chained into ours.
 
+Two ways keys reach a replicator (the config's ``masking`` section)
+-------------------------------------------------------------------
+- ``masking.vault`` (address, auth ``token``/``kubernetes``, ``refreshSeconds``, ``keys[]``):
+  the replicator reads KV v2 itself with a ``VaultKeyStore``. A key that cannot be read at
+  start stops it (exit 2, key and path named); a rotation is picked up within
+  ``refreshSeconds`` without a restart; a failed refresh keeps the last good key.
+- ``masking.keys[].env``: the operator reads Vault and injects ``<VAR>`` / ``<VAR>_VERSION``
+  (``keys_from_environment``); a rotation changes the pod-template hash, so the operator
+  rolls the replicators (within its resync period) and they start on the new version.
+Both may be combined (distinct key names); ``cdc_masking_key_version{key}`` shows the
+version in use either way.
+
 Re-keying (rotating an HMAC key or a salt)
 ------------------------------------------
 1. Write the new key as a new version of the same KV v2 secret (``bao kv put secret/<path>
    key=<base64 of 32 random bytes>``). Keep one key per secret path: writing any field of a
    secret bumps the version of all its fields.
-2. Within ``refreshSeconds`` every replicator picks it up: new events carry ``v<N+1>:``
-   tokens; ``cdc_masking_key_version{key}`` shows the version each replicator uses. Nothing
-   restarts, and nothing is re-masked in place.
+2. Within ``refreshSeconds`` every replicator picks it up (``masking.vault``; with keys in
+   the environment, once the operator has rolled the replicators): new events carry
+   ``v<N+1>:`` tokens; ``cdc_masking_key_version{key}`` shows the version each replicator
+   uses. Nothing is re-masked in place.
 3. Tokens of the two versions differ for the same value, so joins on a token only match
    within one version, and a masked primary-key column makes a *new* destination row for a
    row written after the rotation (the old row, under ``v<N>:``, stays). To converge on the
