@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,18 +120,27 @@ def test_key_rotated_in_openbao_mid_run_reaches_new_events_and_nothing_crashes(
 
 
 def test_unreadable_key_stops_the_replicator_at_start_naming_the_path_not_the_value(
-    tmp_path: Path, lab: dict[str, Any], write_key: KeyWriter, postgres_dsn: str, pg_schema: str, cdc_raw: Path,
+    tmp_path: Path, lab: dict[str, Any], vault: Any, write_key: KeyWriter, vault_policy: Callable[[str], str],
+    postgres_dsn: str, pg_schema: str, cdc_raw: Path,
 ) -> None:  # fmt: skip
     good = write_key("tokens", KEY_V1)
     missing = f"{good}-absent"
+    forbidden = write_key("forbidden", KEY_V2)
+    readable = "\n".join(f'path "secret/data/{p}" {{ capabilities = ["read"] }}' for p in (good, missing))
+    token = vault.auth.token.create(policies=[vault_policy(readable)], ttl="10m")["auth"]["client_token"]
     dests, env = harness.destinations(tmp_path, pg_schema, postgres_dsn)
-    keys = [{"name": "tokens", "path": good, "field": "nope"}, {"name": "salt", "path": missing}]
+    keys = [
+        {"name": "tokens", "path": good, "field": "nope"},
+        {"name": "salt", "path": missing},
+        {"name": "phones", "path": forbidden},
+    ]
     masking = policy(keys, lab, refresh=60)
-    masking["policies"][0]["rules"].append(
-        {"name": "ssn", "classification": "PII", "match": {"column": "ssn"}, "action": "hash", "saltRef": "salt"}
-    )
+    masking["policies"][0]["rules"] += [
+        {"name": "ssn", "classification": "PII", "match": {"column": "ssn"}, "action": "hash", "saltRef": "salt"},
+        {"name": "phone", "classification": "PII", "match": {"column": "phone"}, "action": "hmac", "keyRef": "phones"},
+    ]
     config = harness.config(tmp_path, cdc_raw, "mask_never_read", free_port(), dests, masking)
-    env |= harness.vault_env(lab)
+    env[harness.VAULT_TOKEN_ENV] = token  # may read the first two paths only
     replicator = Replicator(write_config(tmp_path / "config.yaml", **config), env, tmp_path)
     replicator.start()
     code = replicator.wait(120)
@@ -138,5 +148,8 @@ def test_unreadable_key_stops_the_replicator_at_start_naming_the_path_not_the_va
     assert code == 2, logs
     assert f"masking key 'tokens' at secret/{good}: the secret has no field 'nope'" in logs
     assert f"masking key 'salt' at secret/{missing}: no such secret" in logs
+    assert f"masking key 'phones' at secret/{forbidden}: access denied by Vault policy" in logs
     assert "Traceback" not in logs
-    assert base64.b64encode(KEY_V1).decode() not in logs
+    for secret in (KEY_V1, KEY_V2):
+        assert base64.b64encode(secret).decode() not in logs
+    assert token not in logs
