@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 from cdc_replicator.schema.registry import SchemaRegistry
+from kubernetes import client
 
 from tests.integration.commitlog.helpers import run, start_position, unique_keyspace
 from tests.integration.masking import harness
@@ -153,3 +155,51 @@ def test_unreadable_key_stops_the_replicator_at_start_naming_the_path_not_the_va
     for secret in (KEY_V1, KEY_V2):
         assert base64.b64encode(secret).decode() not in logs
     assert token not in logs
+
+
+def test_kubernetes_auth_with_a_service_account_token_file(
+    tmp_path: Path, lab: dict[str, Any], vault: Any, kube_api: Any, kube_namespace: str, write_key: KeyWriter,
+    vault_policy: Callable[[str], str], cql_session: Any, registry: SchemaRegistry, cdc_raw: Path, replication: str,
+    postgres_dsn: str, pg_schema: str,
+) -> None:  # fmt: skip
+    """The replicator logs in as its service account (a TokenRequest token in a file, as a pod
+    has it) through OpenBao's Kubernetes auth against the lab's API server."""
+    path = write_key("tokens", KEY_V1)
+    policy_name = vault_policy(f'path "secret/data/{path}" {{ capabilities = ["read"] }}')
+    role = f"replicator-{uuid.uuid4().hex[:8]}"
+    vault.auth.kubernetes.create_role(
+        name=role, bound_service_account_names=["replicator"], bound_service_account_namespaces=[kube_namespace],
+        policies=[policy_name], ttl="5m",
+    )  # fmt: skip
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_service_account(
+        kube_namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="replicator"))
+    )
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[lab["kubernetes"]["service_account_issuer"]], expiration_seconds=600)
+    )
+    status = core.create_namespaced_service_account_token("replicator", kube_namespace, request).status
+    assert status is not None
+    jwt_path = tmp_path / "sa-token"
+    jwt_path.write_text(str(status.token))
+
+    keyspace = unique_keyspace("mask_k8s")
+    run(cql_session, f"CREATE KEYSPACE {keyspace} WITH replication = {replication}")
+    run(cql_session, f"CREATE TABLE {keyspace}.people (id int PRIMARY KEY, email text) WITH cdc = true")
+    start = start_position(cdc_raw)
+    run(cql_session, f"INSERT INTO {keyspace}.people (id, email) VALUES (1, 'k8s@example.org')")
+    end = harness.end_of(cdc_raw, registry, keyspace, start)
+    dests, env = harness.destinations(tmp_path, pg_schema, postgres_dsn)
+    masking = policy([{"name": "tokens", "path": path}], lab, refresh=60)
+    masking["vault"]["auth"] = {"method": "kubernetes", "role": role, "jwtPath": str(jwt_path)}
+    config = harness.config(tmp_path, cdc_raw, keyspace, free_port(), dests, masking)
+    replicator = Replicator(write_config(tmp_path / "config.yaml", **config), env, tmp_path)
+    replicator.start()
+    try:
+        wait_until(lambda: harness.caught_up(tmp_path / "checkpoint.json", end, ["pg"]), 120, "pg", replicator.logs)
+    finally:
+        code = replicator.stop()
+        vault.auth.kubernetes.delete_role(name=role)
+    assert code == 0, replicator.logs()
+    assert emails(postgres_dsn, pg_schema, keyspace) == {1: token(KEY_V1, 1, "k8s@example.org")}
+    assert str(status.token) not in replicator.logs()
