@@ -32,7 +32,7 @@ from cdc_replicator.commitlog.errors import CommitLogError
 from cdc_replicator.commitlog.mutation import MutationDecoder
 from cdc_replicator.commitlog.reader import CommitLogReader
 from cdc_replicator.config import ConfigError, ReplicatorConfig, load
-from cdc_replicator.events import ChangeEvent, Position
+from cdc_replicator.events import ChangeEvent, Operation, Position
 from cdc_replicator.observability import logs, tracing
 from cdc_replicator.observability.http import HttpServer
 from cdc_replicator.observability.metrics import Metrics
@@ -120,10 +120,12 @@ class App:
         from cdc_replicator.masking.engine import range_survives_masking  # noqa: PLC0415
 
         masked: list[ChangeEvent] = self.masker.mask_batch(events, self.table_of)
+        if not any(event.operation is Operation.DELETE_RANGE for event in masked):
+            return masked, []  # the common case: no per-event schema and plan look-ups
         kept: list[ChangeEvent] = []
         rejected: list[DeadLetter] = []
         for event in masked:
-            table = self.table_of(event)
+            table = self.table_of(event) if event.operation is Operation.DELETE_RANGE else None
             if table is not None and not range_survives_masking(self.masker.plan(table), event):
                 reason = "range deletion over a masked clustering column cannot be applied exactly"
                 rejected.append(DeadLetter(event, reason, event.keyspace, event.table))
