@@ -6,7 +6,9 @@ the secret's version is the key's version, carried in HMAC outputs as ``v<versio
 - ``VaultKeyStore.load()`` reads every key once; any failure raises ``KeyLoadError`` naming
   the key, the path and the reason, and the replicator refuses to start.
 - ``refresh()`` (every ``refreshSeconds`` on a daemon thread once ``start()`` is called)
-  reads them again. A key that fails keeps its last good version, the failure is logged
+  reads them again. With token auth the token is read again from its file or variable each
+  time, and renewed while fewer than three refresh periods of its TTL remain; Kubernetes auth
+  logs in again after two thirds of its lease. A key that fails keeps its last good version, the failure is logged
   (name, path, reason) and ``cdc_masking_key_refresh_errors_total{key}`` grows.
 - ``snapshot()`` returns the keys in use and a generation that changes when any key
   changes, so the masker recompiles its plans exactly then.
@@ -210,6 +212,7 @@ class VaultKeyStore:
             client = self._client or self._client_factory(self.settings)
             client.token = self._token()
             self._client = client
+            self._renew(client)
             return client
         if self._client is not None and time.monotonic() < self._login_expires:
             return self._client
@@ -233,6 +236,24 @@ class VaultKeyStore:
         self._login_expires = time.monotonic() + (lease * 2 / 3 if lease else self.settings.refresh_seconds)
         self._client = client
         return client
+
+    def _renew(self, client: Any) -> None:
+        """Keep a renewable token alive: renew it when fewer than three refresh periods (plus a
+        minute) of its TTL remain. A token that cannot be renewed is left to fail the reads, which
+        then say what is wrong; a failed renewal is logged by kind, never with the token."""
+        try:
+            data = client.auth.token.lookup_self()["data"]
+        except (hvac.exceptions.VaultError, requests.RequestException):
+            return
+        ttl = int(data.get("ttl") or 0)
+        if not data.get("renewable") or not ttl or ttl >= 3 * self.settings.refresh_seconds + 60:
+            return
+        try:
+            client.auth.token.renew_self()
+        except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+            LOG.warning("renewing the Vault token failed: %s", _reason(exc))
+        else:
+            LOG.info("renewed the Vault token (it had %d s left)", ttl)
 
     def _token(self) -> str:
         auth = self.settings.auth
