@@ -15,12 +15,14 @@ phone partial, ssn hash, note redact), each time into fresh destinations (``--ro
 the pair, alternating which goes first). One JSON line per run and destination, then one
 comparison per destination:
     {"bench": "replicate_drain", "masking": "off"|"realistic", "destination": ..., "events_per_s": ...,
-     "events": ..., "seconds": ..., "round": ..., "loadavg_1m": ...}
+     "events": ..., "seconds": ..., "replicator_cpu_us_per_event": ..., "round": ..., "loadavg_1m": ...}
     {"bench": "replicate_masking", "destination": ..., "unmasked_events_per_s": ..., "masked_events_per_s": ...,
      "masked_vs_unmasked": ..., "target": 0.8, "loadavg_1m": ...}
 ``events_per_s`` there is events committed per second from the destination's first committed
 event to its last (polled from ``/metrics`` every 0.2 s), so start-up and skipping older
-segments do not count. ``loadavg_1m`` says how contended the machine was (2 cores here).
+segments do not count; ``replicator_cpu_us_per_event`` is the replicator's CPU time (all
+threads) over that span per row, which contention inflates much less than wall time.
+``loadavg_1m`` says how contended the machine was (2 cores here).
 
 Rows go only to partitions node 1 owns (replication factor 1), so every write lands in node 1's
 cdc_raw and Cassandra does no replica work. ``events_per_s`` is the rate the destination committed
@@ -249,10 +251,17 @@ def _events_by_destination(text: str) -> dict[str, float]:
     return {d: sum(tables.values()) for d, tables in _samples(text, "cdc_events_processed_total").items()}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _drain_once(
     lab: dict[str, Any], node: dict[str, Any], keyspace: str, *, rows: int, masked: bool, args: argparse.Namespace
-) -> dict[str, tuple[float, float]]:
-    """Run a replicator over the backlog into fresh destinations; ``{destination: (events, seconds)}``."""
+) -> tuple[dict[str, tuple[float, float]], float]:
+    """Run a replicator over the backlog into fresh destinations: ``{destination: (events, seconds)}``,
+    and the CPU seconds the replicator spent from its first committed event to the last."""
     work = Path(tempfile.mkdtemp(prefix="bench-drain-"))
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     port = _free_port()
@@ -264,6 +273,7 @@ def _drain_once(
     proc = _start(config, work, env)
     first: dict[str, tuple[float, float]] = {}
     last: dict[str, tuple[float, float]] = {}
+    cpu_begin = cpu_end = 0.0
     try:
         deadline = time.monotonic() + max(600.0, rows / 200)
         while time.monotonic() < deadline:
@@ -274,6 +284,8 @@ def _drain_once(
             except OSError:
                 counts = {}
             now = time.monotonic()
+            if not first and any(counts.values()):
+                cpu_begin = _cpu_seconds(proc.pid)
             for destination in DESTINATIONS:
                 count = counts.get(destination, 0.0)
                 if count > 0 and destination not in first:
@@ -281,6 +293,7 @@ def _drain_once(
                 if count > last.get(destination, (0.0, 0.0))[0]:
                     last[destination] = (count, now)
             if all(last.get(d, (0.0, 0.0))[0] >= rows for d in DESTINATIONS):
+                cpu_end = _cpu_seconds(proc.pid)
                 break
             time.sleep(0.2)
         else:
@@ -288,7 +301,7 @@ def _drain_once(
     finally:
         _stop(proc)
         _drop_schema(lab, schema)
-    return {d: (last[d][0] - first[d][0], last[d][1] - first[d][1]) for d in DESTINATIONS}
+    return {d: (last[d][0] - first[d][0], last[d][1] - first[d][1]) for d in DESTINATIONS}, cpu_end - cpu_begin
 
 
 def drain(args: argparse.Namespace) -> int:
@@ -335,13 +348,14 @@ def drain(args: argparse.Namespace) -> int:
             order = (False, True) if round_ % 2 == 0 else (True, False)
             for masked in order:
                 load = os.getloadavg()[0]
-                runs = _drain_once(lab, node, keyspace, rows=written, masked=masked, args=args)
+                runs, cpu = _drain_once(lab, node, keyspace, rows=written, masked=masked, args=args)
                 for destination, (events, seconds) in runs.items():
                     rate = events / seconds if seconds > 0 else 0.0
                     label = "realistic" if masked else "off"
                     results_by.setdefault((destination, label), []).append(rate)
                     _emit({"bench": "replicate_drain", "masking": label, "destination": destination,
                            "events_per_s": round(rate, 1), "events": int(events), "seconds": round(seconds, 2),
+                           "replicator_cpu_us_per_event": round(cpu / written * 1e6, 1),
                            "round": round_ + 1, "loadavg_1m": round(load, 2)})  # fmt: skip
         for destination in DESTINATIONS:
             off = max(results_by[(destination, "off")])  # best of the rounds: the least disturbed
