@@ -49,7 +49,7 @@ fmt: venv  ## format the code
 demo: lab-up  ## the main job: Cassandra changes masked into Postgres, TimescaleDB and ClickHouse
 	$(PY) -m e2e.demo
 
-bench: lab-up  ## the benchmarks against the lab: one JSON object per line (not part of the tests)
+bench: lab-up  ## the benchmarks against the lab (masking per value and end to end, decode, replicate): one JSON object per line
 	$(PY) -m bench
 
 crds: venv  ## regenerate crds/*.yaml and the chart's copies from the API models

@@ -32,7 +32,7 @@ from cdc_replicator.commitlog.errors import CommitLogError
 from cdc_replicator.commitlog.mutation import MutationDecoder
 from cdc_replicator.commitlog.reader import CommitLogReader
 from cdc_replicator.config import ConfigError, ReplicatorConfig, load
-from cdc_replicator.events import ChangeEvent, Position
+from cdc_replicator.events import ChangeEvent, Operation, Position
 from cdc_replicator.observability import logs, tracing
 from cdc_replicator.observability.http import HttpServer
 from cdc_replicator.observability.metrics import Metrics
@@ -95,6 +95,11 @@ class App:
         self.registry = registry
         self.session: Any = None
         self.masker: Any = None
+        self.masking_metrics: Any = None
+        self.keys: Any = None
+        """The masking keys' provider (environment, Vault, or both), once loaded."""
+        self.key_store: Any = None
+        """The Vault key store, when keys come from Vault (refreshed on its own thread)."""
         self.workers: list[Worker] = []
         self.cdc_raw = Path(config.source.cdc_raw_path)
         self.broken: set[int] = set()
@@ -128,10 +133,12 @@ class App:
         from cdc_replicator.masking.engine import range_survives_masking  # noqa: PLC0415
 
         masked: list[ChangeEvent] = self.masker.mask_batch(events, self.table_of)
+        if not any(event.operation is Operation.DELETE_RANGE for event in masked):
+            return masked, []  # the common case: no per-event schema and plan look-ups
         kept: list[ChangeEvent] = []
         rejected: list[DeadLetter] = []
         for event in masked:
-            table = self.table_of(event)
+            table = self.table_of(event) if event.operation is Operation.DELETE_RANGE else None
             if table is not None and not range_survives_masking(self.masker.plan(table), event):
                 reason = "range deletion over a masked clustering column cannot be applied exactly"
                 rejected.append(DeadLetter(event, reason, event.keyspace, event.table))
@@ -140,18 +147,51 @@ class App:
             kept.append(event)
         return kept, rejected
 
-    def _setup_masking(self) -> None:
+    def _load_keys(self) -> None:
+        """Read the masking keys (environment and/or Vault) once; a missing or unreadable key is a
+        ``ConfigError`` naming the key and where it was looked for, never its value."""
         masking = self.config.masking
         if not masking.policies:
             return
         from cdc_replicator.masking.audit import MaskingMetrics  # noqa: PLC0415
-        from cdc_replicator.masking.keys import keys_from_environment  # noqa: PLC0415
+        from cdc_replicator.masking.keys import (  # noqa: PLC0415
+            KeyLoadError,
+            MergedKeys,
+            StaticKeys,
+            VaultKeyStore,
+            keys_from_environment,
+        )
+
+        self.masking_metrics = MaskingMetrics(self.metrics.registry)
+        providers: list[StaticKeys | VaultKeyStore] = []
+        try:
+            if masking.keys:
+                static = keys_from_environment({k.name: k.env for k in masking.keys})
+                for name, material in static.snapshot().keys.items():
+                    self.masking_metrics.key_version.labels(name).set(material.version)
+                providers.append(static)
+            if masking.vault is not None:
+                self.key_store = VaultKeyStore(masking.vault, masking.vault.keys, self.masking_metrics)
+                self.key_store.load()
+                providers.append(self.key_store)
+        except KeyLoadError as exc:
+            raise ConfigError(f"masking keys: {exc}") from None
+        self.keys = providers[0] if len(providers) == 1 else MergedKeys(*providers)
+
+    def _setup_masking(self) -> None:
+        if self.keys is None:
+            return
+        from cdc_replicator.masking.engine import PolicyError  # noqa: PLC0415
         from cdc_replicator.masking.masker import Masker, merge_policies  # noqa: PLC0415
 
-        keys = keys_from_environment({k.name: k.env for k in masking.keys})
-        self.masker = Masker(merge_policies(masking.policies), keys, MaskingMetrics(self.metrics.registry))
-        assert self.registry is not None
-        self.masker.check([t for t in self.registry.tables() if self._include(t)])
+        try:
+            self.masker = Masker(merge_policies(self.config.masking.policies), self.keys, self.masking_metrics)
+            assert self.registry is not None
+            self.masker.check([t for t in self.registry.tables() if self._include(t)])
+        except PolicyError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.key_store is not None:
+            self.key_store.start()  # refresh on a timer from now on
 
     def _feed(self) -> Feed:
         assert self.registry is not None
@@ -308,17 +348,44 @@ class App:
         self.registry = await asyncio.to_thread(SchemaRegistry, lambda: load_snapshot(session))
         return True
 
+    async def _until_stopped(self, feed: asyncio.Task[None]) -> BaseException | None:
+        """Wait for SIGTERM/SIGINT, or for the reader to die; then let the reader finish.
+
+        A reader that dies (e.g. on a table created after start that the masking policy cannot
+        mask) stops the replicator instead of leaving it half-alive and "healthy"; a restart
+        then refuses with the reason. Returns the reader's error, if it died. Our errors name
+        tables, columns and rules, never values.
+        """
+        stop = asyncio.create_task(self.stopping.wait(), name="stop")
+        await asyncio.wait((feed, stop), return_when=asyncio.FIRST_COMPLETED)
+        failure = None if stop.done() else feed.exception()
+        if failure is not None:
+            log.error("the reader stopped: %s: %s; stopping the replicator", type(failure).__name__, failure)
+        self.stopping.set()
+        await stop
+        log.info("stopping: draining in-flight batches")
+        if failure is None:
+            await feed
+        return failure
+
     async def run(self) -> int:
         config = self.config
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        self._load_keys()  # before anything else: wrong keys must stop us before we read a byte
         self.http = HttpServer(self.metrics.registry, self.health, port=config.observability.metrics_port)
         await self.http.start()
         if self.registry is None and not await self._connect_schema():
             await self.http.close()
             return 0
-        self._setup_masking()
+        try:
+            self._setup_masking()
+        except ConfigError:
+            await self.http.close()
+            if self.session is not None:
+                self.session.cluster.shutdown()
+            raise
         types_of = self._types_of if self.masker is not None else None
         spans = tracing.tracer(
             config.observability.tracing,
@@ -343,9 +410,7 @@ class App:
         tasks = [asyncio.create_task(w.run(self.stopping), name=f"worker-{w.name}") for w in self.workers]
         periodic = asyncio.create_task(self._periodic(), name="periodic")
         feed = asyncio.create_task(asyncio.to_thread(self._run_feed, start, loop), name="feed")
-        await self.stopping.wait()
-        log.info("stopping: draining in-flight batches")
-        await feed
+        failure = await self._until_stopped(feed)
         await asyncio.gather(*tasks)
         await periodic
         self.write_checkpoint()
@@ -354,10 +419,12 @@ class App:
             with contextlib.suppress(Exception):
                 await worker.sink.close()
         await self.http.close()
+        if self.key_store is not None:
+            self.key_store.stop()
         if self.session is not None:
             self.session.cluster.shutdown()
         log.info("stopped")
-        return 0
+        return 0 if failure is None else 1
 
 
 def _tune_gc() -> None:
@@ -377,8 +444,12 @@ and replica duplicates change nothing.
 The config file (YAML, camelCase keys) names the source node and its cdc_raw, the
 destinations, masking policies and keys, the checkpoint file, tuning and the metrics
 port. Secrets never appear in it: credentials and masking keys are names of
-environment variables (usernameEnv/passwordEnv, masking.keys[].env). An invalid file is
-refused at start with every bad field named (exit status 2).
+environment variables (usernameEnv/passwordEnv, masking.keys[].env), or masking keys
+are read from Vault/OpenBao KV v2 paths (masking.vault: address, auth token or
+kubernetes, refreshSeconds, keys[] with mount/path/field), re-read on a timer. An
+invalid file, a policy that does not fit the tables, or a masking key that cannot be
+read (the error names the key and its path, never its value) is refused at start
+(exit status 2).
 
 While running:
   /metrics and /health     on observability.metricsPort (health is 503 while a

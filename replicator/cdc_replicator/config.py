@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from cdc_replicator.masking.policy import MaskingPolicySpec
+from cdc_replicator.masking.policy import KeySource, MaskingPolicySpec, VaultSettings
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="an environment variable's name")]
 
@@ -166,16 +166,44 @@ class MaskingKeyEnv(_Model):
     )
 
 
+class MaskingVault(VaultSettings):
+    """Keys and salts the replicator reads itself from Vault/OpenBao KV v2 (with hvac), cached and
+    re-read every ``refreshSeconds``. At start, a wrong path, a missing field or denied access
+    stops the replicator with an error naming the key and the path; on a later refresh the last
+    good version stays in use and ``cdc_masking_key_refresh_errors_total{key}`` grows.
+    The secret's KV version is the key's version (``v<version>:`` in hmac tokens): rotate a key
+    by writing a new version of its secret (see ``cdc_replicator.masking.keys``)."""
+
+    keys: list[KeySource] = Field(
+        min_length=1, description="Named keys and salts: mount, path, field and encoding of each."
+    )
+
+
 class Masking(_Model):
-    """Masking policies, applied in order before anything leaves the replicator, and the keys they use."""
+    """Masking policies, applied in order before anything leaves the replicator, and the keys they use.
+
+    Keys come from environment variables (``keys``, as the operator renders them) or straight
+    from Vault (``vault``); both may be used at once, with distinct names."""
 
     policies: list[MaskingPolicyConfig] = Field(default_factory=list, description="Policies in order.")
-    keys: list[MaskingKeyEnv] = Field(default_factory=list, description="Keys and salts the rules name.")
+    keys: list[MaskingKeyEnv] = Field(
+        default_factory=list, description="Keys and salts the rules name, from environment variables."
+    )
+    vault: MaskingVault | None = Field(
+        default=None, description="Keys and salts the rules name, read from Vault/OpenBao KV v2 and refreshed."
+    )
+
+    def key_names(self) -> list[str]:
+        """Every configured key name, from the environment and from Vault."""
+        return [k.name for k in self.keys] + ([k.name for k in self.vault.keys] if self.vault else [])
 
     @model_validator(mode="after")
     def _keys_present(self) -> Masking:
-        known = {k.name for k in self.keys}
-        missing = sorted({ref for p in self.policies for ref in p.secret_refs()} - known)
+        names = self.key_names()
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"masking keys configured twice: {', '.join(duplicates)}")
+        missing = sorted({ref for p in self.policies for ref in p.secret_refs()} - set(names))
         if missing:
             raise ValueError(f"masking keys named by rules but not configured: {', '.join(missing)}")
         return self

@@ -27,6 +27,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
+from functools import partial
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
@@ -534,19 +535,27 @@ def _mask_key(values: Mapping[str, Any], columns: Mapping[str, ColumnPlan], coun
     return values if out is None else MappingProxyType(out)
 
 
+_new_cell = partial(tuple.__new__, Cell)
+"""``Cell`` from a tuple of its fields, without ``NamedTuple.__new__``'s argument handling (the hot path)."""
+
+
 def _mask_cells(cells: Mapping[str, Cell], columns: Mapping[str, ColumnPlan], counts: list[int]) -> Mapping[str, Cell]:
+    # Walk the (few) masked columns, not every cell of the event.
     out: dict[str, Cell] | None = None
-    for name, cell in cells.items():
-        column = columns.get(name)
-        if column is None or cell.value is None:
+    for name, column in columns.items():
+        cell = cells.get(name)
+        if cell is None or cell.value is None:
             continue
         if not column.steps:
             # A masked column arriving in a shape its plan does not cover: refuse rather than leak.
             raise MaskingError(f"column {name!r} arrived as a simple cell but is planned as a multi-cell column")
         if out is None:
             out = dict(cells)
-        value = _mask_value(column, cell.value, counts)
-        out[name] = Cell(value, cell.timestamp, cell.ttl, cell.local_deletion_time, cell.deleted, cell.path)
+        value = cell.value
+        for slot, mask in column.steps:
+            value = mask(value)
+            counts[slot] += 1
+        out[name] = _new_cell((value, *cell[1:]))
     return cells if out is None else MappingProxyType(out)
 
 

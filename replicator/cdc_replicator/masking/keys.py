@@ -6,7 +6,9 @@ the secret's version is the key's version, carried in HMAC outputs as ``v<versio
 - ``VaultKeyStore.load()`` reads every key once; any failure raises ``KeyLoadError`` naming
   the key, the path and the reason, and the replicator refuses to start.
 - ``refresh()`` (every ``refreshSeconds`` on a daemon thread once ``start()`` is called)
-  reads them again. A key that fails keeps its last good version, the failure is logged
+  reads them again. With token auth the token is read again from its file or variable each
+  time, and renewed while fewer than three refresh periods of its TTL remain; Kubernetes auth
+  logs in again after two thirds of its lease. A key that fails keeps its last good version, the failure is logged
   (name, path, reason) and ``cdc_masking_key_refresh_errors_total{key}`` grows.
 - ``snapshot()`` returns the keys in use and a generation that changes when any key
   changes, so the masker recompiles its plans exactly then.
@@ -14,14 +16,27 @@ the secret's version is the key's version, carried in HMAC outputs as ``v<versio
 Key bytes never reach a log line, a metric, an exception message or a ``repr``: errors are
 built here from names and paths only, and hvac's exceptions are not chained into ours.
 
+Two ways keys reach a replicator (the config's ``masking`` section)
+-------------------------------------------------------------------
+- ``masking.vault`` (address, auth ``token``/``kubernetes``, ``refreshSeconds``, ``keys[]``):
+  the replicator reads KV v2 itself with a ``VaultKeyStore``. A key that cannot be read at
+  start stops it (exit 2, key and path named); a rotation is picked up within
+  ``refreshSeconds`` without a restart; a failed refresh keeps the last good key.
+- ``masking.keys[].env``: the operator reads Vault and injects ``<VAR>`` / ``<VAR>_VERSION``
+  (``keys_from_environment``); a rotation changes the pod-template hash, so the operator
+  rolls the replicators (within its resync period) and they start on the new version.
+Both may be combined (distinct key names); ``cdc_masking_key_version{key}`` shows the
+version in use either way.
+
 Re-keying (rotating an HMAC key or a salt)
 ------------------------------------------
 1. Write the new key as a new version of the same KV v2 secret (``bao kv put secret/<path>
    key=<base64 of 32 random bytes>``). Keep one key per secret path: writing any field of a
    secret bumps the version of all its fields.
-2. Within ``refreshSeconds`` every replicator picks it up: new events carry ``v<N+1>:``
-   tokens; ``cdc_masking_key_version{key}`` shows the version each replicator uses. Nothing
-   restarts, and nothing is re-masked in place.
+2. Within ``refreshSeconds`` every replicator picks it up (``masking.vault``; with keys in
+   the environment, once the operator has rolled the replicators): new events carry
+   ``v<N+1>:`` tokens; ``cdc_masking_key_version{key}`` shows the version each replicator
+   uses. Nothing is re-masked in place.
 3. Tokens of the two versions differ for the same value, so joins on a token only match
    within one version, and a masked primary-key column makes a *new* destination row for a
    row written after the rotation (the old row, under ``v<N>:``, stays). To converge on the
@@ -46,51 +61,35 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import hvac
 import hvac.exceptions
 import requests
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from cdc_replicator.masking import keycodec
 from cdc_replicator.masking.actions import KeyMaterial
 from cdc_replicator.masking.audit import MaskingMetrics
-from cdc_replicator.masking.policy import KeyEncoding, KeySource
+from cdc_replicator.masking.policy import (
+    SERVICE_ACCOUNT_TOKEN_PATH,
+    KeyEncoding,
+    KeySource,
+    VaultAuth,
+    VaultSettings,
+)
 
 LOG = logging.getLogger("cdc_replicator.masking.keys")
-SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
-
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-
-class VaultAuth(_Settings):
-    """How the replicator logs in to Vault."""
-
-    method: Literal["token", "kubernetes"] = Field(
-        default="kubernetes", description="`kubernetes` (service-account token) or `token`."
-    )
-    role: str | None = Field(default=None, description="kubernetes: the Vault role to log in as (required).")
-    mount: str = Field(default="kubernetes", description="kubernetes: mount point of the auth method.")
-    jwt_path: str = Field(
-        default=SERVICE_ACCOUNT_TOKEN_PATH,
-        description="kubernetes: file holding the service-account token (re-read at every login, so rotation works).",
-    )
-    token_env: str = Field(default="VAULT_TOKEN", description="token: environment variable holding the token.")
-    token_file: str | None = Field(default=None, description="token: file holding the token (wins over tokenEnv).")
-
-
-class VaultSettings(_Settings):
-    """Where Vault is and how keys are refreshed."""
-
-    address: str = Field(description="Vault/OpenBao address, e.g. `https://vault.vault:8200`.")
-    auth: VaultAuth = Field(default_factory=VaultAuth, description="How to log in.")
-    ca_cert: str | None = Field(default=None, description="CA bundle file to verify Vault's TLS certificate.")
-    refresh_seconds: float = Field(default=300.0, gt=0, description="How often keys are re-read.")
-    timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of each Vault request.")
+__all__ = [
+    "SERVICE_ACCOUNT_TOKEN_PATH",
+    "KeyLoadError",
+    "KeySnapshot",
+    "MergedKeys",
+    "StaticKeys",
+    "VaultAuth",
+    "VaultKeyStore",
+    "VaultSettings",
+    "keys_from_environment",
+]
 
 
 class KeyLoadError(RuntimeError):
@@ -113,6 +112,29 @@ class StaticKeys:
 
     def snapshot(self) -> KeySnapshot:
         return self._snapshot
+
+
+class MergedKeys:
+    """Keys from several providers with distinct names (e.g. environment and Vault), as one provider.
+
+    The snapshot is rebuilt only when a provider's generation changes; its generation grows then.
+    """
+
+    def __init__(self, *providers: StaticKeys | VaultKeyStore) -> None:
+        self.providers = providers
+        self._generations: tuple[int, ...] = ()
+        self._snapshot = KeySnapshot(0)
+        self._lock = threading.Lock()  # the feed thread and the event loop both ask
+
+    def snapshot(self) -> KeySnapshot:
+        parts = [p.snapshot() for p in self.providers]
+        generations = tuple(part.generation for part in parts)
+        with self._lock:
+            if generations != self._generations:
+                keys = {name: material for part in parts for name, material in part.keys.items()}
+                self._snapshot = KeySnapshot(self._snapshot.generation + 1, MappingProxyType(keys))
+                self._generations = generations
+            return self._snapshot
 
 
 def _location(source: KeySource) -> str:
@@ -184,35 +206,67 @@ class VaultKeyStore:
     def _login(self) -> Any:
         """A client with a valid token, logging in again when the last login is near its end."""
         auth = self.settings.auth
-        if self._client is not None and (auth.method == "token" or time.monotonic() < self._login_expires):
+        if auth.method == "token":
+            # Read the token again at every refresh: a token file mounted from a Secret is
+            # rewritten in place when the token is renewed or replaced.
+            client = self._client or self._client_factory(self.settings)
+            client.token = self._token()
+            self._client = client
+            self._renew(client)
+            return client
+        if self._client is not None and time.monotonic() < self._login_expires:
             return self._client
         client = self._client_factory(self.settings)
-        if auth.method == "token":
-            token = Path(auth.token_file).read_text().strip() if auth.token_file else os.environ.get(auth.token_env)
-            if not token:
-                where = auth.token_file or f"${auth.token_env}"
-                raise KeyLoadError(f"no Vault token in {where}")
-            client.token = token
-        else:
-            if not auth.role:
-                raise KeyLoadError("Vault kubernetes auth needs a role")
-            try:
-                jwt = Path(auth.jwt_path).read_text().strip()
-            except OSError as exc:
-                raise KeyLoadError(f"cannot read the service-account token {auth.jwt_path}: {exc.strerror}") from None
-            try:
-                response = client.auth.kubernetes.login(role=auth.role, jwt=jwt, mount_point=auth.mount)
-            except hvac.exceptions.VaultError as exc:
-                raise KeyLoadError(
-                    f"Vault kubernetes login as role {auth.role!r} at auth/{auth.mount} failed: {_reason(exc)}"
-                ) from None
-            except requests.RequestException as exc:
-                raise KeyLoadError(f"cannot reach Vault at {self.settings.address}: {type(exc).__name__}") from None
-            lease = float(response["auth"].get("lease_duration") or 0)
-            # Log in again after 2/3 of the lease (and never less often than every refresh).
-            self._login_expires = time.monotonic() + (lease * 2 / 3 if lease else self.settings.refresh_seconds)
+        if not auth.role:
+            raise KeyLoadError("Vault kubernetes auth needs a role")
+        try:
+            jwt = Path(auth.jwt_path).read_text().strip()
+        except OSError as exc:
+            raise KeyLoadError(f"cannot read the service-account token {auth.jwt_path}: {exc.strerror}") from None
+        try:
+            response = client.auth.kubernetes.login(role=auth.role, jwt=jwt, mount_point=auth.mount)
+        except hvac.exceptions.VaultError as exc:
+            raise KeyLoadError(
+                f"Vault kubernetes login as role {auth.role!r} at auth/{auth.mount} failed: {_reason(exc)}"
+            ) from None
+        except requests.RequestException as exc:
+            raise KeyLoadError(f"cannot reach Vault at {self.settings.address}: {type(exc).__name__}") from None
+        lease = float(response["auth"].get("lease_duration") or 0)
+        # Log in again after 2/3 of the lease (and never less often than every refresh).
+        self._login_expires = time.monotonic() + (lease * 2 / 3 if lease else self.settings.refresh_seconds)
         self._client = client
         return client
+
+    def _renew(self, client: Any) -> None:
+        """Keep a renewable token alive: renew it when fewer than three refresh periods (plus a
+        minute) of its TTL remain. A token that cannot be renewed is left to fail the reads, which
+        then say what is wrong; a failed renewal is logged by kind, never with the token."""
+        try:
+            data = client.auth.token.lookup_self()["data"]
+        except (hvac.exceptions.VaultError, requests.RequestException):
+            return
+        ttl = int(data.get("ttl") or 0)
+        if not data.get("renewable") or not ttl or ttl >= 3 * self.settings.refresh_seconds + 60:
+            return
+        try:
+            client.auth.token.renew_self()
+        except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+            LOG.warning("renewing the Vault token failed: %s", _reason(exc))
+        else:
+            LOG.info("renewed the Vault token (it had %d s left)", ttl)
+
+    def _token(self) -> str:
+        auth = self.settings.auth
+        if auth.token_file:
+            try:
+                token = Path(auth.token_file).read_text().strip()
+            except OSError as exc:
+                raise KeyLoadError(f"cannot read the Vault token file {auth.token_file}: {exc.strerror}") from None
+        else:
+            token = os.environ.get(auth.token_env, "")
+        if not token:
+            raise KeyLoadError(f"no Vault token in {auth.token_file or '$' + auth.token_env}")
+        return token
 
     def _read(self, client: Any, source: KeySource) -> KeyMaterial:
         where = f"masking key {source.name!r} at {_location(source)}"

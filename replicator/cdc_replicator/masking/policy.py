@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -42,6 +42,7 @@ from pydantic.alias_generators import to_camel
 # Names of rules and keys end up in metric labels and log lines: keep them to a tame alphabet.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$"
 DEFAULT_MARKER = "[REDACTED]"
+SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 
 
 class _Spec(BaseModel):
@@ -273,6 +274,36 @@ class MaskingKeys(_Spec):
         if duplicates:
             raise ValueError(f"key names must be unique: {', '.join(duplicates)}")
         return self
+
+
+# Where Vault is and how to log in: plain settings (no hvac here), so the replicator's config
+# file can embed them; ``cdc_replicator.masking.keys.VaultKeyStore`` uses them.
+
+
+class VaultAuth(_Spec):
+    """How the replicator logs in to Vault."""
+
+    method: Literal["token", "kubernetes"] = Field(
+        default="kubernetes", description="`kubernetes` (service-account token) or `token`."
+    )
+    role: str | None = Field(default=None, description="kubernetes: the Vault role to log in as (required).")
+    mount: str = Field(default="kubernetes", description="kubernetes: mount point of the auth method.")
+    jwt_path: str = Field(
+        default=SERVICE_ACCOUNT_TOKEN_PATH,
+        description="kubernetes: file holding the service-account token (re-read at every login, so rotation works).",
+    )
+    token_env: str = Field(default="VAULT_TOKEN", description="token: environment variable holding the token.")
+    token_file: str | None = Field(default=None, description="token: file holding the token (wins over tokenEnv).")
+
+
+class VaultSettings(_Spec):
+    """Where Vault is and how keys are refreshed."""
+
+    address: str = Field(description="Vault/OpenBao address, e.g. `https://vault.vault:8200`.")
+    auth: VaultAuth = Field(default_factory=VaultAuth, description="How to log in.")
+    ca_cert: str | None = Field(default=None, description="CA bundle file to verify Vault's TLS certificate.")
+    refresh_seconds: float = Field(default=300.0, gt=0, description="How often keys are re-read.")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of each Vault request.")
 
 
 # CEL rules mirroring the cross-field validators above, so the API server rejects what the

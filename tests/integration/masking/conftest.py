@@ -13,6 +13,11 @@ import pytest
 from cdc_replicator.masking.audit import MaskingMetrics
 from prometheus_client import CollectorRegistry
 
+# The replicator tests' fixtures, for the masking tests that run the whole replicator.
+from tests.integration.replicator.conftest import _drop_schema, cdc_raw, pg_schema, registry
+
+__all__ = ["cdc_raw", "pg_schema", "registry"]
+
 KeyWriter = Callable[..., str]
 
 
@@ -73,3 +78,11 @@ def token_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
         return name
 
     return put
+
+
+@pytest.fixture
+def ts_schema(timescaledb_dsn: str) -> Iterator[str]:
+    """A TimescaleDB schema private to the test, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    yield schema
+    _drop_schema(timescaledb_dsn, schema)

@@ -192,6 +192,32 @@ def test_refresh_failure_keeps_the_last_good_key_and_counts_the_error(
     assert f"keeping version 1: masking key 'tokens' at secret/{path}: access denied" in caplog.text
 
 
+def test_a_renewable_token_is_renewed_before_it_runs_out_and_a_new_token_file_is_used(
+    lab: dict[str, Any], vault: Any, write_key: KeyWriter, vault_policy: Callable[[str], str],
+    metrics: MaskingMetrics, tmp_path: Path,
+) -> None:  # fmt: skip
+    path = write_key("tokens", KEY_V1)
+    policy = vault_policy(read_policy(path))
+    first = vault.auth.token.create(policies=[policy], ttl="1h", renewable=True)["auth"]["client_token"]
+    token_file = tmp_path / "vault-token"
+    token_file.write_text(first)
+    # A refresh period long against the TTL: the token must be renewed at once.
+    config = settings(lab, method="token", tokenFile=str(token_file)).model_copy(update={"refresh_seconds": 1800})
+    store = VaultKeyStore(config, [KeySource(name="tokens", path=path)], metrics)
+    assert store.load().keys["tokens"].version == 1
+    assert vault.auth.token.lookup(first)["data"].get("last_renewal_time") is not None
+
+    # The token file is rewritten (a sidecar replaced the token) and the old token revoked.
+    second = vault.auth.token.create(policies=[policy], ttl="10h", renewable=True)["auth"]["client_token"]
+    token_file.write_text(second)
+    vault.auth.token.revoke(first)
+    write_key("tokens", KEY_V2)
+    assert store.refresh() is True
+    assert store.snapshot().keys["tokens"].version == 2
+    assert vault.auth.token.lookup(second)["data"].get("last_renewal_time") is None  # 10 h left: no need yet
+    assert counter(metrics, "tokens") == 0
+
+
 def test_kubernetes_auth_with_a_service_account_token_from_the_lab_api_server(
     lab: dict[str, Any],
     vault: Any,
