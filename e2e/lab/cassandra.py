@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import ssl
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -373,6 +374,8 @@ def up(layout: Layout, count: int, heap: str | None = None) -> list[Node]:
         # One at a time, as ccm does: concurrent joins race for the ring.
         _start(layout, node, lib, heap, seeds, peers=node.index)
     for node in wanted:
+        release_old_segments(node)
+    for node in wanted:
         procs.wait_until(
             partial(_cql_ready, node, count - 1),
             service=f"{SERVICE} {node.address}",
@@ -381,6 +384,33 @@ def up(layout: Layout, count: int, heap: str | None = None) -> list[Node]:
             log=node.log,
         )
     return wanted
+
+
+def release_old_segments(node: Node, older_than_s: float = 1800) -> int:
+    """Deletes the node's finished CDC segments untouched for ``older_than_s``, as a consumer would.
+
+    Nothing in the lab consumes cdc_raw for good (tests and benchmarks read copies or stop early),
+    and Cassandra counts a whole 32 MiB per segment against ``cdc_total_space``: a lab kept across
+    many runs would fill it, and Cassandra would then reject every write to a CDC table. Only
+    segments whose ``_cdc.idx`` says COMPLETED go, the log before its index (as the replicator
+    does), and only old ones: a test running beside this reads from its own start, minutes ago.
+    """
+    released = 0
+    cutoff = time.time() - older_than_s
+    for idx in sorted(node.cdc_raw.glob("CommitLog-*_cdc.idx")):
+        try:
+            completed = "COMPLETED" in idx.read_text()
+            old = idx.stat().st_mtime < cutoff
+        except OSError:
+            continue  # Cassandra replaced or removed it meanwhile
+        if not (completed and old):
+            continue
+        idx.with_name(idx.name.removesuffix("_cdc.idx") + ".log").unlink(missing_ok=True)
+        idx.unlink(missing_ok=True)
+        released += 1
+    if released:
+        print(f"lab: released {released} finished CDC segments older than {older_than_s:.0f}s on {node.address}")
+    return released
 
 
 def _start(layout: Layout, node: Node, lib: Path, heap: str, seeds: str, *, peers: int) -> None:
@@ -428,6 +458,7 @@ def lz4_node(layout: Layout) -> Node:
 def up_lz4(layout: Layout) -> Node:
     lib = install(layout)
     node = lz4_node(layout)
+    release_old_segments(node)
     _start(layout, node, lib, "512M", f"{node.address}:{node.storage_port}", peers=0)
     return node
 
