@@ -27,10 +27,9 @@ import json
 from typing import Any
 
 from cdc_replicator.events import ChangeEvent
-from cdc_replicator.types.jsonmap import event_to_json, to_json
+from cdc_replicator.types.jsonmap import change_to_json, to_json
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-_NOT_CHANGE = ("keyspace", "table", "table_id", "op", "position", "index", "partition_key", "clustering", "durable")
 HistoryRow = tuple[datetime.datetime, int, str, str, str, str, str]
 """(write time, write time µs, key JSON, operation, change JSON, identity hash, position)."""
 
@@ -55,7 +54,9 @@ text sorts last wins, so the result does not depend on which arrived first."""
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    # Unsorted: the columns are jsonb, which orders keys itself, and the identity hash covers
+    # range bounds only, whose keys are always built in one order.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def write_time(micros: int) -> datetime.datetime:
@@ -81,10 +82,10 @@ def newest_timestamp(event: ChangeEvent) -> int:
 def history_row(event: ChangeEvent) -> HistoryRow:
     key: dict[str, Any] = {k: to_json(v) for k, v in event.partition_key.items()}
     key.update({k: to_json(v) for k, v in event.clustering.items()})
-    full = event_to_json(event)
-    change = {k: v for k, v in full.items() if k not in _NOT_CHANGE}
+    change = change_to_json(event)
     if event.static:
         key["_static"] = True
+        change["static"] = True
     change_json = _dump(change)
     identity = _dump(change.get("range"))
     digest = hashlib.md5(identity.encode(), usedforsecurity=False).hexdigest()
