@@ -40,9 +40,22 @@ def _convert(column: ValueColumn | None, cql: CqlType) -> Convert:
     return converter(cql)
 
 
+def _keep_pandas_out() -> None:
+    """clickhouse-connect imports pandas (when installed: chDB depends on it) at the first insert,
+    only to ask whether the rows are a DataFrame. This sink inserts lists, never DataFrames, so
+    its lazy-import cache is told pandas is absent: about 55 MB less resident memory."""
+    from clickhouse_connect.driver import options  # noqa: PLC0415
+
+    namespace = vars(options)
+    namespace.setdefault("pd", None)
+    namespace.setdefault("pd_time_test", None)
+
+
 def connect(endpoint: str, database: str, username: str | None = None, password: str | None = None) -> Any:
     """A clickhouse-connect client: ``chdb://PATH`` embedded, else an HTTP(S) URL."""
     import clickhouse_connect  # noqa: PLC0415 - heavy import, only for ClickHouse destinations
+
+    _keep_pandas_out()
 
     if endpoint.startswith("chdb:"):
         return clickhouse_connect.get_client(interface="chdb", dsn=endpoint)
