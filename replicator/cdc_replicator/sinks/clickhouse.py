@@ -231,6 +231,12 @@ class ClickHouseSink:
             for name, shards in row.counters.items():
                 for ident, (clock, total) in shards.items():
                     out["counters"].append([*key, name, ident, (clock, total)])
+            # Beside the replica shards, two pseudo-shards per counter column (chschema.COUNTER_TIME
+            # and COUNTER_DELETION) carry its newest write time and its tombstone, as (time, 0).
+            for name, stamp in row.counter_times.items():
+                out["counters"].append([*key, name, chschema.COUNTER_TIME, (stamp, 0)])
+            for name, stamp in row.counter_deletions.items():
+                out["counters"].append([*key, name, chschema.COUNTER_DELETION, (stamp, 0)])
 
         for key, row in batch.rows.items():
             emit((*key[:pk_width], 0, *key[pk_width:]), 0, row)

@@ -61,6 +61,7 @@ def _row_record(layout_columns: tuple[ValueColumn, ...], key: tuple[Any, ...], r
         else:
             shards = row.counters.get(name)
             record.append(None if not shards else json.dumps({k: list(v) for k, v in shards.items()}))
+            record.extend((row.counter_times.get(name), row.counter_deletions.get(name)))
     return record
 
 
