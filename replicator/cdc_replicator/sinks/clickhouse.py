@@ -23,9 +23,9 @@ from urllib.parse import urlparse
 
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.sinks import chschema
-from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableOf, TypesOf, WriteResult
+from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableCache, TableOf, TypesOf, WriteResult
 from cdc_replicator.sinks.chtypes import converter, key_default
-from cdc_replicator.sinks.layout import TableLayout, ValueColumn, layout_for
+from cdc_replicator.sinks.layout import TableLayout, ValueColumn
 from cdc_replicator.sinks.merge import Folder, RowState, TableBatch, rank
 from cdc_replicator.sinks.pgtypes import Convert
 from cdc_replicator.types.cql import CqlType
@@ -117,7 +117,7 @@ class ClickHouseSink:
         self.node = node
         self.targets = targets or {}
         self.types_of = types_of
-        self._tables: dict[tuple[Any, int], _Table] = {}
+        self._tables = TableCache(_Table, self.targets, types_of)
         self._ready: set[tuple[Any, ...]] = set()
         self._lock = _client_lock(client)
         """chDB sessions are not thread-safe (and sinks may share one); HTTP clients are, but cheap to serialize."""
@@ -168,17 +168,6 @@ class ClickHouseSink:
 
         result: Position | None = await self._run(read)
         return result
-
-    def _table(self, event: ChangeEvent, table_of: TableOf) -> _Table | None:
-        schema = table_of(event)
-        if schema is None:
-            return None
-        key = (schema.id, schema.generation)
-        known = self._tables.get(key)
-        if known is None:
-            types = self.types_of(schema) if self.types_of is not None else None
-            known = self._tables[key] = _Table(layout_for(schema, self.targets.get(schema.qualified_name), types))
-        return known
 
     def _ensure(self, table: _Table) -> None:
         layout = table.layout
@@ -261,7 +250,7 @@ class ClickHouseSink:
         result = WriteResult(dead=list(rejected))
         by_table: dict[int, tuple[_Table, list[ChangeEvent]]] = {}
         for event in events:
-            table = self._table(event, table_of)
+            table = self._tables.get(event, table_of)
             if table is None:
                 result.dead.append(
                     DeadLetter(event, "table unknown to the schema registry", event.keyspace, event.table)
