@@ -131,13 +131,19 @@ class TimescaleSink(PostgresSink):
         async with conn.transaction():
             await conn.copy_records_to_table(stage, records=rows, columns=list(history.COLUMNS))
             merge = f"{q(self.schema)}.{q(history.MERGE_FUNCTION)}"
-            # One row per change: duplicates within the batch are merged first (ON CONFLICT may
-            # touch a row only once per statement), then into the row already there.
+            # One row per change. ON CONFLICT may touch a row only once per statement, so a batch
+            # holding one change twice (rare: the same key and write time in two mutations) is
+            # merged within itself first; the sort and aggregate that takes are skipped otherwise.
+            identities = {(r[0], r[1], r[2], r[3], r[5]) for r in rows}
+            source = (
+                f"SELECT * FROM {q(stage)}"
+                if len(identities) == len(rows)
+                else f"SELECT _write_time, _ts, _key, _op, {merge}(_change ORDER BY _change::text), _hash, "
+                f"min(_position) FROM {q(stage)} GROUP BY _write_time, _ts, _key, _op, _hash"
+            )
             await conn.execute(
                 f"INSERT INTO {tbl(self.schema, name)} AS h (_write_time, _ts, _key, _op, _change, _hash, _position) "
-                f"SELECT _write_time, _ts, _key, _op, {merge}(_change ORDER BY _change::text), _hash, min(_position) "
-                f"FROM {q(stage)} GROUP BY _write_time, _ts, _key, _op, _hash "
-                "ON CONFLICT (_key, _ts, _op, _hash, _write_time) DO UPDATE "
+                f"{source} ON CONFLICT (_key, _ts, _op, _hash, _write_time) DO UPDATE "
                 f"SET _change = {merge}(h._change, EXCLUDED._change) "
                 f"WHERE h._change IS DISTINCT FROM {merge}(h._change, EXCLUDED._change)"
             )
