@@ -202,9 +202,7 @@ class App:
             self.metrics.errors.labels("reader", "commitlog").inc()
 
         def on_undecodable(exc: CommitLogError) -> None:
-            self.metrics.errors.labels("reader", "schema_lag").inc()
-            assert self.registry is not None
-            self.registry.refresh(force=True)
+            self.metrics.errors.labels("reader", "schema_lag").inc()  # the reader refreshes the schema
 
         return Feed(
             CommitLogReader(decoder, read_ahead=True),

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from cdc_replicator.commitlog.errors import CommitLogError
 from cdc_replicator.commitlog.mutation import MutationDecoder
-from cdc_replicator.commitlog.reader import CommitLogReader, ReadError, sources_from_paths
+from cdc_replicator.commitlog.reader import CaughtUp, CommitLogReader, ReadError, sources_from_paths
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.schema.registry import SchemaRegistry, SchemaSource
@@ -176,7 +176,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     keyspace_ok, table_ok = _filters(args)
     registry = SchemaRegistry(_session_source(args.cassandra))
     reader = CommitLogReader(MutationDecoder(registry, table_ok, keyspace_ok), read_ahead=not args.durable_only)
-    stream: Iterator[ChangeEvent | ReadError]
+    stream: Iterator[ChangeEvent | ReadError | CaughtUp]
     if args.follow:
         if len(args.paths) != 1:
             err.write("cdc-replicator dump: error: --follow takes exactly one cdc_raw directory\n")
@@ -185,6 +185,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         stream = iter(reader.events(sources_from_paths(args.paths), args.start))
     for item in stream:
+        if isinstance(item, CaughtUp):
+            continue  # not asked for (report_idle is off)
         if isinstance(item, ReadError):
             line = _error_line(item.error)
             err.write(f"cdc-replicator dump: error: {line} (skipped)\n")

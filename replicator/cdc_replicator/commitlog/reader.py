@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,15 @@ class ReadError:
     """A problem ``follow`` mode reports and moves past (the corrupt section or segment)."""
 
     error: CommitLogError
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """``follow(report_idle=True)``: nothing new to read for now, and everything before ``upto``
+    is read (past finished segments, even those holding nothing for us). A consumer can commit
+    up to there: that is how segments without our data can still be released."""
+
+    upto: Position | None
 
 
 class CommitLogReader:
@@ -105,14 +114,17 @@ class CommitLogReader:
             self.stats.errors += 1
             yield ReadError(error)
 
-    def follow(
+    def follow(  # noqa: PLR0912 - one polling loop, kept whole to read as one
         self,
         directory: Path,
         after: Position | None = None,
         poll_s: float = 0.25,
         stop: Callable[[], bool] | None = None,
         decode_patience_s: float = 120.0,
-    ) -> Iterator[ChangeEvent | ReadError]:
+        *,
+        report_idle: bool = False,
+        on_retry: Callable[[MutationDecodeError], None] = lambda _: None,
+    ) -> Generator[ChangeEvent | ReadError | CaughtUp, None, None]:
         """Events from ``directory`` as Cassandra writes them, until ``stop()`` says so.
 
         ``stop`` is asked whenever there is nothing new to read (None: follow forever).
@@ -125,6 +137,9 @@ class CommitLogReader:
         its segment is given up, reported. A corrupt section is reported (a ``ReadError``) and
         skipped; a segment whose header or sync-marker chain is broken is reported once and
         skipped from there on. Errors are counted in ``stats.errors``.
+
+        With ``report_idle``, each time there is nothing new a ``CaughtUp`` says how far reading
+        got; ``on_retry`` hears of each undecodable entry about to be retried.
         """
         cursor = after
         broken: set[int] = set()
@@ -151,6 +166,7 @@ class CommitLogReader:
                     continue  # released meanwhile
                 except CommitLogError as exc:
                     if isinstance(exc, MutationDecodeError) and not patience.exhausted():
+                        on_retry(exc)
                         self.decoder.schema.refresh(force=True)
                         retry = True
                         break
@@ -166,6 +182,8 @@ class CommitLogReader:
             if progressed and not retry:
                 patience.reset()
             if not progressed or retry:
+                if report_idle and not retry:
+                    yield CaughtUp(cursor)
                 if not retry and stop is not None and stop():
                     return
                 time.sleep(poll_s)

@@ -1,12 +1,11 @@
-"""The reader loop: segments of one ``cdc_raw`` into chunks of masked events, with exact progress.
+"""The reader loop for the replicator: ``CommitLogReader.follow`` cut into chunks of masked
+events, with exact progress.
 
-Like ``CommitLogReader.follow``, but it knows its cursor at all times, so an idle moment can
-report a *watermark*: "everything before this position is read", which lets destinations
-commit past finished segments even when those held nothing for them (otherwise those
-segments could never be released). A segment counts as finished only if its idx said
-COMPLETED *before* it was read to the end, so entries appended between the last read and the
-completion are never skipped; a segment without an idx only once a *newer* segment has one
-(Cassandra preallocates the next segment file before it switches to it).
+``follow(report_idle=True)`` says, whenever it has nothing new, how far it has read: a
+*watermark* ("everything before this position is read"), which lets destinations commit past
+finished segments even when those held nothing for them (otherwise those segments could
+never be released). Which segments count as finished, how undecodable entries are retried
+and how errors are skipped is ``follow``'s business alone.
 
 Chunks end on entry boundaries (all events of one commitlog entry share its position, and
 a destination commits positions), after ``batch_size`` events or ``max_wait`` seconds.
@@ -20,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdc_replicator.commitlog.cdc_dir import list_segments
-from cdc_replicator.commitlog.errors import CommitLogError, MutationDecodeError, SegmentNotReadyError
-from cdc_replicator.commitlog.reader import CommitLogReader
+from cdc_replicator.commitlog.cdc_dir import segment_file
+from cdc_replicator.commitlog.errors import CommitLogError
+from cdc_replicator.commitlog.reader import CaughtUp, CommitLogReader, ReadError
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.sinks.base import DeadLetter
 
@@ -65,9 +64,25 @@ class Feed:
         self.on_undecodable = on_undecodable
         self.decode_patience = decode_patience
         self.broken: set[int] = set()
+        """Segments with a part that could not be read: kept in cdc_raw for inspection."""
         self.cursor: Position | None = None
 
-    def run(  # noqa: PLR0912, PLR0915 - one loop mirroring the reader's follow, kept whole to read as one
+    def _report(self, error: CommitLogError) -> None:
+        log.error("cdc_raw: %s; skipped", error)
+        named = segment_file(error.path)
+        if named is not None:
+            self.broken.add(named.segment_id)
+        if self.on_error is not None:
+            self.on_error(error)
+
+    def _retrying(self, error: CommitLogError) -> None:
+        # Most often the schema: a mutation written after ALTER TABLE reaches us before the node
+        # we read system_schema from has the new column; follow() refreshes it and retries.
+        log.warning("cdc_raw: %s; refreshing the schema and retrying", error)
+        if self.on_undecodable is not None:
+            self.on_undecodable(error)
+
+    def run(
         self,
         after: Position | None,
         emit: Callable[[Chunk], None],
@@ -92,79 +107,37 @@ class Feed:
             emitted = upto
             buffer = []
 
-        undecodable_since: float | None = None
-        while True:
-            progressed = False
-            retry = False
-            segments = list_segments(self.directory)
-            for number, source in enumerate(segments):
-                cursor = self.cursor
-                if source.segment_id in self.broken or (cursor is not None and source.segment_id < cursor.segment_id):
+        stream = self.reader.follow(
+            self.directory,
+            after,
+            poll_s=self.poll,
+            decode_patience_s=self.decode_patience,
+            report_idle=True,
+            on_retry=self._retrying,
+        )
+        try:
+            for item in stream:
+                if isinstance(item, CaughtUp):
+                    if item.upto is not None and (self.cursor is None or item.upto > self.cursor):
+                        self.cursor = item.upto
+                    flush(self.cursor)  # partial chunk and/or watermark
+                    if once or should_stop():
+                        return self.cursor
                     continue
-                try:
-                    before = source.idx_state()
-                    for event in self.reader.segment_events(source, cursor):
-                        if buffer and event.position != buffer[-1].position:
-                            # An entry boundary: the chunk so far is whole.
-                            if len(buffer) >= self.batch_size or time.monotonic() - started >= self.max_wait:
-                                flush(buffer[-1].position)
-                            if should_stop():
-                                flush(self.cursor)
-                                return self.cursor
-                        if not buffer:
-                            started = time.monotonic()
-                        buffer.append(event)
-                        self.cursor = event.position
-                        progressed = True
-                except SegmentNotReadyError:
-                    break
-                except FileNotFoundError:
-                    continue  # released meanwhile
-                except MutationDecodeError as exc:
-                    # Most often the schema: a mutation written after ALTER TABLE reaches us before
-                    # the node we read system_schema from has the new column. Never skip data
-                    # for that: refresh and retry from the cursor, and only give up on the segment
-                    # once the schema has had ``decode_patience`` seconds to agree.
-                    if undecodable_since is None:
-                        undecodable_since = time.monotonic()
-                    if time.monotonic() - undecodable_since < self.decode_patience:
-                        log.warning("cdc_raw: %s; refreshing the schema and retrying", exc)
-                        if self.on_undecodable is not None:
-                            self.on_undecodable(exc)
-                        retry = True
-                        break
-                    log.error("cdc_raw: %s; skipping the rest of segment %s", exc, source.segment_id)
-                    undecodable_since = None
-                    self.broken.add(source.segment_id)
-                    if self.on_error is not None:
-                        self.on_error(exc)
+                if isinstance(item, ReadError):
+                    self._report(item.error)
                     continue
-                except CommitLogError as exc:
-                    log.error("cdc_raw: %s; skipping the rest of segment %s", exc, source.segment_id)
-                    self.broken.add(source.segment_id)
-                    if self.on_error is not None:
-                        self.on_error(exc)
-                    continue
-                # Without an idx, a segment is finished only once a newer one has an idx: Cassandra
-                # preallocates the next segment, so a newer *file* proves nothing, while a newer
-                # segment's idx is written after this one's last sync (which writes its own idx
-                # if it ever held CDC data).
-                newer_synced = before is None and any(s.idx.exists() for s in segments[number + 1 :])
-                if (before is not None and before.completed) or newer_synced:
-                    done = Position(source.segment_id + 1, 0)
-                    if self.cursor is None or done > self.cursor:
-                        self.cursor = done
-                    continue
-                break  # the live segment
-            if progressed and not retry:
-                undecodable_since = None
-            if retry:
-                time.sleep(self.poll)
-                continue
-            if not progressed:
-                flush(self.cursor)  # partial chunk and/or watermark
-                if once or should_stop():
-                    return self.cursor
-                time.sleep(self.poll)
-            elif buffer and time.monotonic() - started >= self.max_wait:
-                flush(self.cursor)
+                if buffer and item.position != buffer[-1].position:
+                    # An entry boundary: the chunk so far is whole.
+                    if len(buffer) >= self.batch_size or time.monotonic() - started >= self.max_wait:
+                        flush(buffer[-1].position)
+                    if should_stop():
+                        flush(self.cursor)
+                        return self.cursor
+                if not buffer:
+                    started = time.monotonic()
+                buffer.append(item)
+                self.cursor = item.position
+        finally:
+            stream.close()
+        return self.cursor

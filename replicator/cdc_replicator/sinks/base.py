@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.schema.model import TableSchema
+from cdc_replicator.sinks.layout import TableLayout, layout_for
 from cdc_replicator.types.cql import CqlType
+
+T = TypeVar("T")
 
 TableOf = Callable[[ChangeEvent], TableSchema | None]
 """The schema an event was decoded with (its table, at the generation the pipeline knows)."""
@@ -68,3 +71,27 @@ class Sink(Protocol):
         """Round trip in seconds; raises when the destination is unreachable."""
 
     async def close(self) -> None: ...
+
+
+class TableCache(Generic[T]):
+    """What a sink knows about each source table (its layout, folder, DDL), built by ``build``
+    once per table *and schema generation*: an ALTER TABLE gives a new generation, so a new layout."""
+
+    def __init__(self, build: Callable[[TableLayout], T], targets: Mapping[str, str], types_of: TypesOf | None) -> None:
+        self.build = build
+        self.targets = targets
+        """``keyspace.table`` -> destination table name, where configured."""
+        self.types_of = types_of
+        self._known: dict[tuple[Any, int], T] = {}
+
+    def get(self, event: ChangeEvent, table_of: TableOf) -> T | None:
+        """The entry for the table ``event`` was decoded with; None for a table the schema lacks."""
+        schema = table_of(event)
+        if schema is None:
+            return None
+        key = (schema.id, schema.generation)
+        known = self._known.get(key)
+        if known is None:
+            types = self.types_of(schema) if self.types_of is not None else None
+            known = self._known[key] = self.build(layout_for(schema, self.targets.get(schema.qualified_name), types))
+        return known

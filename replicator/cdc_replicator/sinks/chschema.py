@@ -10,7 +10,10 @@ columns, so every insert order, duplicate and replay merges to the same state:
                       2 expiring, 1 live, so tuple order *is* Cassandra's ``resolveRegular``;
                       per non-frozen collection/UDT ``c__d``, the column's deletion time.
 ``ks_t__elements``    (key, column, element key) -> max ``(write time, rank, expiry, JSON value)``.
-``ks_t__counters``    (key, column, replica id) -> max ``(clock, running total)``.
+``ks_t__counters``    (key, column, replica id) -> max ``(clock, running total)``; two pseudo
+                      replica ids per counter column hold ``(newest write time, 0)`` and
+                      ``(tombstone time, 0)``: a row, range or partition deletion hides the
+                      counter if at or after its newest write, a counter tombstone always.
 ``ks_t__partitions``  partition deletion times; ``ks_t__ranges`` range tombstones.
 ``ks_t``              a view with the current rows (``GROUP BY`` + ``max``, never ``FINAL``),
                       applying deletions, drop times and TTL expiry at query time.
@@ -27,6 +30,10 @@ from cdc_replicator.sinks.chtypes import ch_type
 from cdc_replicator.sinks.layout import KeyColumn, TableLayout, ValueColumn
 
 NOW = "toInt64(toUnixTimestamp(now()))"
+COUNTER_TIME = "_time"
+"""Pseudo replica id in ``__counters``: the counter column's newest write time."""
+COUNTER_DELETION = "_deleted"
+"""Pseudo replica id in ``__counters``: the counter column's tombstone (``DELETE c FROM``)."""
 ENGINE = (
     "ENGINE = AggregatingMergeTree ORDER BY ({order}) "
     "SETTINGS non_replicated_deduplication_window = 1000, allow_nullable_key = 0"
@@ -210,10 +217,12 @@ def view_statements(database: str, layout: TableLayout) -> list[str]:  # noqa: P
         )
     counters = [c for c in layout.columns if c.storage == "counter"]
     if counters:
+        pseudo = f"('{COUNTER_TIME}', '{COUNTER_DELETION}')"
         parts.append(
-            f"ct AS (SELECT {', '.join(keys)}, _column, sum(_shard.2) AS _total FROM (SELECT {', '.join(keys)}, "
-            f"_column, _id, max(_shard) AS _shard FROM {base('counters')} GROUP BY {', '.join(keys)}, _column, _id) "
-            f"GROUP BY {', '.join(keys)}, _column)"
+            f"ct AS (SELECT {', '.join(keys)}, _column, sumIf(_shard.2, _id NOT IN {pseudo}) AS _total, "
+            f"maxIf(_shard.1, _id = '{COUNTER_TIME}') AS _time, maxIf(_shard.1, _id = '{COUNTER_DELETION}') AS _cdel "
+            f"FROM (SELECT {', '.join(keys)}, _column, _id, max(_shard) AS _shard FROM {base('counters')} "
+            f"GROUP BY {', '.join(keys)}, _column, _id) GROUP BY {', '.join(keys)}, _column)"
         )
 
     joins: list[str] = []
@@ -251,7 +260,8 @@ def view_statements(database: str, layout: TableLayout) -> list[str]:  # noqa: P
                 f"LEFT JOIN (SELECT * FROM ct WHERE _column = '{column.name}') {alias} ON "
                 + " AND ".join(f"{alias}.{k} = h.{k}" for k in keys)
             )
-            selects[column.name] = f"if({alias}._column = '', NULL, toNullable({alias}._total))"
+            gone = f"{alias}._column = '' OR {alias}._cdel != 0 OR {alias}._time <= {_floor(column, 'h._h')}"
+            selects[column.name] = f"if({gone}, NULL, toNullable({alias}._total))"
     alive = f"(h._live.1 > h._h AND (h._live.2 = 0 OR h._live.3 > {NOW}))"
     vis_cols = [f"h.{k} AS {k}" for k in keys] + [f"{expr} AS {q(name)}" for name, expr in selects.items()]
     parts.append(f"vis AS (SELECT {', '.join(vis_cols)}, {alive} AS _alive FROM h {' '.join(joins)})")

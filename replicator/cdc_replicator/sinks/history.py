@@ -1,11 +1,22 @@
 """Change-history rows: what TimescaleDB keeps for tables without a time column in their key.
 
-One row per change event: its key, operation, newest write time and the change itself as
-JSON (cells with their write times and TTLs, collection elements, row marker, deletions,
-range bounds; ``cdc_replicator.types.jsonmap``). Rows are unique on (key, write time,
-operation, content hash): a replay, or the same mutation arriving from another replica,
-is the same row and adds nothing. (One row per event rather than per cell: five to ten
-times fewer index insertions, and a cell's history is still one JSON path away.)
+One row per change: its key, operation, newest write time and the change itself as JSON
+(cells with their write times and TTLs, collection elements, row marker, deletions, range
+bounds; ``cdc_replicator.types.jsonmap``). (One row per change rather than per cell: five to
+ten times fewer index insertions, and a cell's history is still one JSON path away.)
+
+Rows are unique on (key, write time, operation, identity hash), and a row that arrives again
+is *merged* into the one already there (``MERGE_FUNCTION``), never added. The identity hash
+covers only what tells two changes at the same key, time and operation apart (a range
+deletion's bounds), not the content: the content of one change depends on *when* it is
+decoded. A reader that does not yet know of an ``ALTER TABLE … DROP`` still shows the
+dropped column's older cells, one that knows hides them (Cassandra's rule), so two replicas,
+two replicators or a replay across the DROP decode the same mutation to different JSON.
+The merge keeps the union of cells and collections per column, so the row ends up the same
+whatever the order and number of deliveries. Two *different* writes to one row at the same
+write time (client-supplied timestamps) share one row too, as Cassandra merges them; for a
+column both set, the row keeps one of the two values (chosen by text order, so replicas
+agree), and for a collection column both changed, the elements of one of them.
 """
 
 from __future__ import annotations
@@ -16,18 +27,36 @@ import json
 from typing import Any
 
 from cdc_replicator.events import ChangeEvent
-from cdc_replicator.types.jsonmap import event_to_json, to_json
+from cdc_replicator.types.jsonmap import change_to_json, to_json
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-_NOT_CHANGE = ("keyspace", "table", "table_id", "op", "position", "index", "partition_key", "clustering", "durable")
 HistoryRow = tuple[datetime.datetime, int, str, str, str, str, str]
-"""(write time, write time µs, key JSON, operation, change JSON, content hash, position)."""
+"""(write time, write time µs, key JSON, operation, change JSON, identity hash, position)."""
 
 COLUMNS = ("_write_time", "_ts", "_key", "_op", "_change", "_hash", "_position")
+MERGE_FUNCTION = "cdc_history_merge"
+
+
+def _union(first: str, second: str) -> str:
+    """SQL: ``second`` over ``first``, top level and within cells and collections (per column)."""
+    parts = "".join(
+        f"\n  || CASE WHEN {first} ? '{part}' OR {second} ? '{part}' THEN jsonb_build_object('{part}', "
+        f"coalesce({first}->'{part}', '{{}}') || coalesce({second}->'{part}', '{{}}')) ELSE '{{}}'::jsonb END"
+        for part in ("cells", "collections")
+    )
+    return f"({first} || {second}){parts}"
+
+
+MERGE_FUNCTION_BODY = f"SELECT CASE WHEN a::text <= b::text THEN {_union('a', 'b')}\nELSE {_union('b', 'a')} END"
+"""SQL body of ``cdc_history_merge(a jsonb, b jsonb)``: the union of two JSON changes of one
+row, per cell and per collection column; where both hold a column, the value of the one whose
+text sorts last wins, so the result does not depend on which arrived first."""
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    # Unsorted: the columns are jsonb, which orders keys itself, and the identity hash covers
+    # range bounds only, whose keys are always built in one order.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def write_time(micros: int) -> datetime.datetime:
@@ -53,12 +82,13 @@ def newest_timestamp(event: ChangeEvent) -> int:
 def history_row(event: ChangeEvent) -> HistoryRow:
     key: dict[str, Any] = {k: to_json(v) for k, v in event.partition_key.items()}
     key.update({k: to_json(v) for k, v in event.clustering.items()})
-    full = event_to_json(event)
-    change = {k: v for k, v in full.items() if k not in _NOT_CHANGE}
+    change = change_to_json(event)
     if event.static:
         key["_static"] = True
+        change["static"] = True
     change_json = _dump(change)
-    digest = hashlib.md5(change_json.encode(), usedforsecurity=False).hexdigest()
+    identity = _dump(change.get("range"))
+    digest = hashlib.md5(identity.encode(), usedforsecurity=False).hexdigest()
     ts = newest_timestamp(event)
     return (
         write_time(ts),

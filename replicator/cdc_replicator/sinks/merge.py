@@ -92,6 +92,12 @@ class RowState:
     elements: dict[str, Elements] = field(default_factory=dict)
     counters: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     """Per counter column: replica counter id -> (clock, that replica's running total)."""
+    counter_times: dict[str, int] = field(default_factory=dict)
+    """Per counter column: its newest write time (a row, range or partition deletion at or after
+    it hides the counter, as Cassandra's merged counter cell carries the newest timestamp)."""
+    counter_deletions: dict[str, int] = field(default_factory=dict)
+    """Per counter column: time of a ``DELETE c FROM`` tombstone. Cassandra lets a counter
+    tombstone win whatever the timestamps (CASSANDRA-7346): the counter is gone for good."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +226,10 @@ class Folder:
             top = max(top, cell.timestamp)
             column = self.columns.get(name)
             if column is not None and column.storage == "counter":
+                if cell.deleted:
+                    row.counter_deletions[name] = _max(row.counter_deletions.get(name), cell.timestamp)
+                    continue
+                row.counter_times[name] = _max(row.counter_times.get(name), cell.timestamp)
                 shards = row.counters.setdefault(name, {})
                 for shard in cell.value or ():
                     ident = str(shard.counter_id)

@@ -7,7 +7,8 @@ For a Cassandra table ``ks.t`` (target ``ks_t``) the destination schema holds:
                       column ``c`` (value, NULL = tombstone), ``c__t`` (write time, µs) and
                       ``c__x`` (expiry, s); per non-frozen collection/UDT ``c`` (jsonb
                       ``{element key: [write time, value, expiry]}``) and ``c__d`` (the column's
-                      deletion time); per counter ``c`` (jsonb ``{replica id: [clock, total]}``).
+                      deletion time); per counter ``c`` (jsonb ``{replica id: [clock, total]}``),
+                      ``c__t`` (newest write time) and ``c__d`` (counter tombstone time).
 ``ks_t__static``      the same for static columns, one row per partition.
 ``ks_t__partitions``  partition deletion time per partition key.
 ``ks_t__ranges``      range tombstones: partition key, bound prefixes (typed ``_s_<ck>`` /
@@ -108,7 +109,7 @@ def _value_columns(column: ValueColumn) -> list[tuple[str, str]]:
         return [(name, pg_type(column.type)), (f"{name}__t", "bigint"), (f"{name}__x", "bigint")]
     if column.storage == "elements":
         return [(name, "jsonb"), (f"{name}__d", "bigint")]
-    return [(name, "jsonb")]
+    return [(name, "jsonb"), (f"{name}__t", "bigint"), (f"{name}__d", "bigint")]
 
 
 def _keys(columns: tuple[KeyColumn, ...]) -> list[tuple[str, str]]:
@@ -200,6 +201,8 @@ def _set_clauses(columns: tuple[ValueColumn, ...], schema: str) -> list[str]:
             out.append(f"{q(name + '__d')} = GREATEST(d.{q(name + '__d')}, EXCLUDED.{q(name + '__d')})")
         else:
             out.append(f"{q(name)} = {s}.cdc_merge_shards(d.{q(name)}, EXCLUDED.{q(name)})")
+            for part in (f"{name}__t", f"{name}__d"):
+                out.append(f"{q(part)} = GREATEST(d.{q(part)}, EXCLUDED.{q(part)})")
     return out
 
 
@@ -265,7 +268,10 @@ def _visible(column: ValueColumn, prefix: str, hidden: str, schema: str) -> str:
             f"({prefix}.{q(name + '__x')} IS NULL OR {prefix}.{q(name + '__x')} > {NOW}) THEN {v} END"
         )
     if column.storage == "counter":
-        return f"{s}.cdc_counter({v})"
+        return (
+            f"CASE WHEN {prefix}.{q(name + '__d')} IS NULL AND {prefix}.{q(name + '__t')} > "
+            f"coalesce({floor}, {MIN_BIGINT}) THEN {s}.cdc_counter({v}) END"
+        )
     element_floor = f"GREATEST({floor}, {prefix}.{q(name + '__d')})"
     if column.type.kind == "udt":
         empty = "{" + ", ".join(f'"{f}": null' for f in column.type.fields) + "}"

@@ -24,8 +24,8 @@ import asyncpg
 
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.sinks import pgschema
-from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableOf, TypesOf, WriteResult
-from cdc_replicator.sinks.layout import TableLayout, ValueColumn, layout_for
+from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableCache, TableOf, TypesOf, WriteResult
+from cdc_replicator.sinks.layout import TableLayout, ValueColumn
 from cdc_replicator.sinks.merge import Folder, RowState, TableBatch
 from cdc_replicator.sinks.pgschema import q, tbl
 from cdc_replicator.sinks.pgtypes import Convert, converter, pg_type
@@ -64,6 +64,7 @@ def _row_record(layout_columns: tuple[ValueColumn, ...], key: tuple[Any, ...], r
         else:
             shards = row.counters.get(name)
             record.append(None if not shards else json.dumps({k: list(v) for k, v in shards.items()}))
+            record.extend((row.counter_times.get(name), row.counter_deletions.get(name)))
     return record
 
 
@@ -100,7 +101,7 @@ class PostgresSink:
         self.types_of = types_of
         self.connect_kwargs = connect_kwargs or {}
         self._conn: asyncpg.Connection | None = None
-        self._tables: dict[tuple[Any, int], PgTable] = {}
+        self._tables = TableCache(PgTable, self.targets, types_of)
         self._ready: set[tuple[str, tuple[Any, ...]]] = set()
         """(target, layout) pairs whose DDL this process has applied."""
         self._stages: set[str] = set()
@@ -173,18 +174,6 @@ class PostgresSink:
         return None if row is None else Position(row["segment_id"], row["position"])
 
     # -- schema -------------------------------------------------------------------------------
-
-    def _table(self, event: ChangeEvent, table_of: TableOf) -> PgTable | None:
-        schema = table_of(event)
-        if schema is None:
-            return None
-        cache_key = (schema.id, schema.generation)
-        known = self._tables.get(cache_key)
-        if known is None:
-            types = self.types_of(schema) if self.types_of is not None else None
-            target = self.targets.get(schema.qualified_name)
-            known = self._tables[cache_key] = PgTable(layout_for(schema, target, types))
-        return known
 
     async def _ensure(self, conn: asyncpg.Connection, table: PgTable) -> None:
         """Create or extend the base tables and recreate the view (under a lock: replicators share them)."""
@@ -331,7 +320,7 @@ class PostgresSink:
         by_table: dict[int, tuple[PgTable, list[ChangeEvent]]] = {}
         unknown: list[ChangeEvent] = []
         for event in events:
-            table = self._table(event, table_of)
+            table = self._tables.get(event, table_of)
             if table is None:
                 unknown.append(event)
                 continue

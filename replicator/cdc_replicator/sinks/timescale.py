@@ -6,9 +6,10 @@ Every unique index of a hypertable must include its time column, so:
   is laid out as in Postgres, with ``<target>__rows`` a hypertable partitioned on that
   column (its primary key includes it) and upserted the same way: the view is current state;
 - any other table becomes ``<target>__history``: an append-only hypertable partitioned by
-  Cassandra write time, one row per change event (``sinks.history``), unique on (key, write
-  time, operation, content hash), inserted with ``ON CONFLICT DO NOTHING`` so replays and
-  replica duplicates add nothing.
+  Cassandra write time, one row per change (``sinks.history``), unique on (key, write time,
+  operation, identity hash); a change that arrives again (a replay, another replica, another
+  replicator) is merged into its row with ``cdc_history_merge``, so it adds nothing, even when
+  the two deliveries were decoded before and after an ``ALTER TABLE … DROP``.
 """
 
 # ruff: noqa: S608 - SQL is built from identifiers quoted by q(); values always travel as parameters
@@ -70,6 +71,7 @@ class TimescaleSink(PostgresSink):
         if self.time_columns.get(f"{layout.keyspace}.{layout.table}") is not None:
             log.warning("%s: timeColumn is not a timestamp column of the primary key; keeping history", name)
         async with conn.transaction():
+            await self._merge_function(conn)
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"cdc-ddl:{self.schema}.{name}")
             exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", tbl(self.schema, name))
             if not exists:
@@ -88,6 +90,21 @@ class TimescaleSink(PostgresSink):
                 )
                 log.info("created hypertable %s.%s", self.schema, name)
         self._ready.add(marker)
+
+    async def _merge_function(self, conn: asyncpg.Connection) -> None:
+        """``cdc_history_merge(jsonb, jsonb)`` and its aggregate in the target schema, once (under a
+        lock: replicators of other nodes may start at the same moment)."""
+        function = f"{q(self.schema)}.{q(history.MERGE_FUNCTION)}"
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"cdc-ddl:{self.schema}.merge")
+        if await conn.fetchval("SELECT to_regprocedure($1) IS NOT NULL", f"{function}(jsonb, jsonb)"):
+            return
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
+        # STRICT: the aggregate's first value becomes its state, and a NULL never erases a change.
+        await conn.execute(
+            f"CREATE FUNCTION {function}(a jsonb, b jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE STRICT "
+            f"AS $body${history.MERGE_FUNCTION_BODY}$body$"
+        )
+        await conn.execute(f"CREATE AGGREGATE {function} (jsonb) (SFUNC = {function}, STYPE = jsonb)")
 
     async def _apply(
         self, conn: asyncpg.Connection, table: PgTable, events: Sequence[ChangeEvent], result: WriteResult
@@ -113,9 +130,22 @@ class TimescaleSink(PostgresSink):
         )
         async with conn.transaction():
             await conn.copy_records_to_table(stage, records=rows, columns=list(history.COLUMNS))
+            merge = f"{q(self.schema)}.{q(history.MERGE_FUNCTION)}"
+            # One row per change. ON CONFLICT may touch a row only once per statement, so a batch
+            # holding one change twice (rare: the same key and write time in two mutations) is
+            # merged within itself first; the sort and aggregate that takes are skipped otherwise.
+            identities = {(r[0], r[1], r[2], r[3], r[5]) for r in rows}
+            source = (
+                f"SELECT * FROM {q(stage)}"
+                if len(identities) == len(rows)
+                else f"SELECT _write_time, _ts, _key, _op, {merge}(_change ORDER BY _change::text), _hash, "
+                f"min(_position) FROM {q(stage)} GROUP BY _write_time, _ts, _key, _op, _hash"
+            )
             await conn.execute(
-                f"INSERT INTO {tbl(self.schema, name)} SELECT * FROM {q(stage)} "
-                "ON CONFLICT (_key, _ts, _op, _hash, _write_time) DO NOTHING"
+                f"INSERT INTO {tbl(self.schema, name)} AS h (_write_time, _ts, _key, _op, _change, _hash, _position) "
+                f"{source} ON CONFLICT (_key, _ts, _op, _hash, _write_time) DO UPDATE "
+                f"SET _change = {merge}(h._change, EXCLUDED._change) "
+                f"WHERE h._change IS DISTINCT FROM {merge}(h._change, EXCLUDED._change)"
             )
             await conn.execute(f"TRUNCATE {q(stage)}")
         result.applied += len(events)

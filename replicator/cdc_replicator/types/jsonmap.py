@@ -127,6 +127,17 @@ def event_to_json(event: ChangeEvent) -> dict[str, Any]:
         out["clustering"] = {k: to_json(v) for k, v in event.clustering.items()}
     if event.static:
         out["static"] = True
+    out.update(change_to_json(event))
+    if not event.durable:
+        out["durable"] = False
+    out["table_id"] = str(event.table_id)
+    return out
+
+
+def change_to_json(event: ChangeEvent) -> dict[str, Any]:
+    """What an event changes, without where it comes from or which row it is: row marker,
+    deletion, range bounds, cells and collections (the parts ``event_to_json`` shows of them)."""
+    out: dict[str, Any] = {}
     if event.liveness is not None:
         out["liveness"] = _liveness(event.liveness)
     if event.deletion is not None:
@@ -137,7 +148,4 @@ def event_to_json(event: ChangeEvent) -> dict[str, Any]:
         out["cells"] = {name: _cell(cell) for name, cell in event.cells.items()}
     if event.complex:
         out["collections"] = {name: _complex(column) for name, column in event.complex.items()}
-    if not event.durable:
-        out["durable"] = False
-    out["table_id"] = str(event.table_id)
     return out

@@ -47,3 +47,11 @@ def pg_schema(postgres_dsn: str) -> Iterator[str]:
     schema = f"t_{uuid.uuid4().hex[:10]}"
     yield schema
     _drop_schema(postgres_dsn, schema)
+
+
+@pytest.fixture
+def ts_schema(timescaledb_dsn: str) -> Iterator[str]:
+    """A schema private to the test in the lab's TimescaleDB database, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    yield schema
+    _drop_schema(timescaledb_dsn, schema)

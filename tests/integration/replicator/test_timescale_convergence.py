@@ -4,10 +4,8 @@ other tables keep a change history to which replays add nothing."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
-import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,51 +16,10 @@ from cdc_replicator.sinks.timescale import TimescaleSink
 
 from tests.integration.commitlog.helpers import read_events, run, start_position, unique_keyspace
 from tests.integration.commitlog.model import select_all
-from tests.integration.replicator.conftest import _drop_schema
 from tests.integration.replicator.helpers import Scenario, diff, expected_rows, run_workload, view_rows
+from tests.integration.replicator.running import time_series_statements
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def ts_schema(timescaledb_dsn: str) -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    yield schema
-    _drop_schema(timescaledb_dsn, schema)
-
-
-def _metrics_workload(ks: str, seed: int, steps: int) -> list[str]:
-    r = random.Random(seed)
-    ts = int(time.time() * 1_000_000)
-    base_ms = 1_700_000_000_000
-    out = []
-    for _ in range(steps):
-        ts += 10
-        device, at = r.randint(0, 3), base_ms + r.randint(0, 20) * 60_000
-        choice = r.random()
-        if choice < 0.45:
-            ttl = f" AND TTL {r.randint(3600, 7200)}" if r.random() < 0.1 else ""
-            out.append(
-                f"INSERT INTO {ks}.metrics (device, at, v, tags) VALUES ({device}, {at}, {r.randint(-99, 99) / 4}, "
-                f"{{'t{r.randint(0, 3)}'}}) USING TIMESTAMP {ts}{ttl}"
-            )
-        elif choice < 0.7:
-            out.append(
-                f"UPDATE {ks}.metrics USING TIMESTAMP {ts} SET tags = tags + {{'u{r.randint(0, 3)}'}}, "
-                f"note = 'n{r.randint(0, 9)}' WHERE device = {device} AND at = {at}"
-            )
-        elif choice < 0.8:
-            out.append(f"DELETE FROM {ks}.metrics USING TIMESTAMP {ts} WHERE device = {device} AND at = {at}")
-        elif choice < 0.9:
-            out.append(
-                f"DELETE FROM {ks}.metrics USING TIMESTAMP {ts} WHERE device = {device} AND at >= {at} "
-                f"AND at < {at + r.randint(1, 4) * 60_000}"
-            )
-        elif choice < 0.95:
-            out.append(f"DELETE note FROM {ks}.metrics USING TIMESTAMP {ts} WHERE device = {device} AND at = {at}")
-        else:
-            out.append(f"DELETE FROM {ks}.metrics USING TIMESTAMP {ts} WHERE device = {device}")
-    return out
 
 
 def test_timescale_hypertable_on_time_column_converges(
@@ -76,7 +33,7 @@ def test_timescale_hypertable_on_time_column_converges(
         "PRIMARY KEY (device, at)) WITH cdc = true",
     )
     after = start_position(cdc_raw)
-    for statement in _metrics_workload(ks, seed=5, steps=250):
+    for statement in itertools.islice(time_series_statements(ks, random.Random(5)), 250):
         run(cql_session, statement)
     registry.refresh(force=True)
     events = read_events(cdc_raw, registry, ks, after, include=lambda t: t.cdc)
