@@ -23,7 +23,7 @@ import asyncpg
 
 from cdc_replicator.events import ChangeEvent
 from cdc_replicator.sinks import history
-from cdc_replicator.sinks.base import WriteResult
+from cdc_replicator.sinks.base import DeadLetter, WriteResult
 from cdc_replicator.sinks.layout import TableLayout
 from cdc_replicator.sinks.pgschema import q, tbl
 from cdc_replicator.sinks.postgres import PgTable, PostgresSink
@@ -113,6 +113,25 @@ class TimescaleSink(PostgresSink):
         if self._time_column(layout) is not None:
             await super()._apply(conn, table, events, result)
             return
+        try:
+            await self._append_history(conn, table, events, result)
+        except (asyncpg.DataError, ValueError, TypeError, OverflowError) as exc:
+            # A value the history cannot hold (jsonb refuses a NUL in text, say) must not stall the
+            # destination: split the batch until the one event is found, and dead-letter it.
+            self._stages.clear()  # temp stages created in the rolled-back savepoint are gone
+            if len(events) == 1:
+                event = events[0]
+                result.dead.append(DeadLetter(event, f"{type(exc).__name__}: {exc}", event.keyspace, event.table))
+                return
+            half = len(events) // 2
+            await self._apply(conn, table, events[:half], result)
+            await self._apply(conn, table, events[half:], result)
+
+    async def _append_history(
+        self, conn: asyncpg.Connection, table: PgTable, events: Sequence[ChangeEvent], result: WriteResult
+    ) -> None:
+        """One history row per change, in a savepoint; a replayed change merges into its row."""
+        layout = table.layout
         rows = [history.history_row(event) for event in events]
         name = f"{layout.target}__history"
         stage = await self._stage(

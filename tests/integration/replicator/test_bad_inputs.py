@@ -15,6 +15,7 @@ import pytest
 from cdc_replicator.schema.registry import SchemaRegistry
 from cdc_replicator.sinks.clickhouse import ClickHouseSink
 from cdc_replicator.sinks.postgres import PostgresSink
+from cdc_replicator.sinks.timescale import TimescaleSink
 
 from tests.integration.commitlog.helpers import read_events, run, start_position, unique_keyspace
 
@@ -84,6 +85,35 @@ def test_poison_values_go_to_dead_letters_and_the_rest_lands(
     dead_ch = clickhouse_client.query(f"SELECT error FROM `{database}`.cdc_dead_letters").result_rows
     assert len(dead_ch) == 1
     assert "Date32" in dead_ch[0][0]
+
+
+def test_timescale_history_dead_letters_a_value_jsonb_refuses_and_moves_on(
+    cql_session: Any, registry: SchemaRegistry, cdc_raw: Path, replication: str, timescaledb_dsn: str, ts_schema: str
+) -> None:
+    """A change history holds changes as jsonb, which refuses a NUL in text: that one change is
+    dead-lettered and the destination moves past it, instead of retrying the batch forever."""
+    ks, events = _events(cql_session, registry, cdc_raw, replication)
+    upto = max(e.position for e in events)
+
+    async def timescale() -> tuple[list[Any], list[Any], Any]:
+        sink = TimescaleSink("ts", timescaledb_dsn, pipeline="test/bad", node="node1", schema=ts_schema)
+        await sink.start()
+        result = await sink.write(events, lambda e: registry.find(e.keyspace, e.table), upto)
+        await sink.close()
+        assert [d.event.partition_key for d in result.dead if d.event is not None] == [{"k": 10}]
+        conn = await asyncpg.connect(timescaledb_dsn)
+        try:
+            keys = await conn.fetch(f'SELECT _key FROM "{ts_schema}"."{ks}_t__history"')
+            dead = await conn.fetch(f'SELECT "table", error FROM "{ts_schema}".cdc_dead_letters')
+            offset = await conn.fetchval(f'SELECT position FROM "{ts_schema}".cdc_offsets')
+        finally:
+            await conn.close()
+        return keys, dead, offset
+
+    keys, dead, offset = asyncio.run(timescale())
+    assert sorted(json.loads(r["_key"])["k"] for r in keys) == [0, 1, 2, 3, 4, 11]
+    assert [d["table"] for d in dead] == ["t"]
+    assert offset == upto.position
 
 
 def test_destination_table_altered_by_hand_is_reported_and_others_continue(
