@@ -227,11 +227,20 @@ class Worker:
                     self.backoff.reset()
             except DestinationError as exc:
                 self.detach(str(exc), "destination")
-                delay = self.backoff.next()
-                log.warning("destination %s: retry in %.1f s", self.name, delay, extra={"destination": self.name})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), delay)
+                await self._pause(stopping)
+            except Exception as exc:  # a bug must not end this destination's task unseen
+                # The task would die quietly and the destination stall while /health said ok. Report it
+                # as an internal error (health 503, cdc_errors_total, last error) and retry like an outage.
+                log.exception("destination %s: unexpected error", self.name, extra={"destination": self.name})
+                self.detach(f"internal error: {type(exc).__name__}: {exc}", "internal")
+                await self._pause(stopping)
         await self.drain()
+
+    async def _pause(self, stopping: asyncio.Event) -> None:
+        delay = self.backoff.next()
+        log.warning("destination %s: retry in %.1f s", self.name, delay, extra={"destination": self.name})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), delay)
 
     async def drain(self) -> None:
         """On shutdown: commit what is queued (one attempt: a replay after restart converges anyway)."""
