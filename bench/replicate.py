@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -301,6 +302,7 @@ def _drain_once(
     finally:
         _stop(proc)
         _drop_schema(lab, schema)
+        shutil.rmtree(work, ignore_errors=True)  # its chDB data; a failure above quoted the log already
     return {d: (last[d][0] - first[d][0], last[d][1] - first[d][1]) for d in DESTINATIONS}, cpu_end - cpu_begin
 
 
@@ -375,7 +377,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rate", type=float, default=5000.0, help="rows written per second (0: as fast as possible)")
     parser.add_argument("--batch-size", type=int, default=5000)
-    parser.add_argument("--log-level", default="warning", help="the replicator's (its log stays in the work dir)")
+    parser.add_argument("--log-level", default="warning", help="the replicator's (its log is quoted on failure)")
     parser.add_argument(
         "--drain", type=int, default=0, metavar="ROWS", help="compare masked and unmasked drains of ROWS rows instead"
     )
@@ -477,6 +479,7 @@ def sustained(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scripted 
         session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
         cluster.shutdown()
         _drop_schema(lab, schema)
+        shutil.rmtree(work, ignore_errors=True)  # the replicator's chDB data and log
     return 0
 
 
