@@ -43,6 +43,7 @@ from cdc_replicator.pipeline.worker import FeedState, Worker
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.schema.registry import SchemaRegistry
 from cdc_replicator.sinks.base import DeadLetter
+from cdc_replicator.sinks.layout import DestinationTypes
 from cdc_replicator.tls import TlsConfigError, client_context, explain
 from cdc_replicator.types.cql import CqlType
 
@@ -124,7 +125,8 @@ class App:
     def _types_of(self, table: TableSchema) -> dict[str, CqlType]:
         if self.masker is None:
             return {}
-        return dict(self.masker.plan(table).destination_types)
+        plan = self.masker.plan(table)
+        return DestinationTypes(plan.destination_types, plan.hidden)
 
     def _prepare(self, events: list[ChangeEvent]) -> tuple[list[ChangeEvent], list[DeadLetter]]:
         """Mask; a range deletion that masking made inexact (hashes keep no order) is refused."""

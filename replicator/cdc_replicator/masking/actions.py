@@ -195,3 +195,12 @@ def null_fn() -> Mask:
         return None
 
     return mask
+
+
+def presence_fn() -> Mask:
+    """``null`` over a whole simple column: the value goes, the cell's liveness stays (True)."""
+
+    def mask(value: Any) -> Any:
+        return None if value is None else True
+
+    return mask

@@ -15,6 +15,18 @@ Rule resolution, per column: the first rule (in policy order) without a ``path``
 whole column and wins; otherwise each path rule masks its path, the first rule per path
 wins, and a path inside an already-masked path is left to the outer rule.
 
+A ``null`` rule over a whole simple column (not a counter, not a path) *hides* the column:
+its cells keep their liveness but never their value. A live cell becomes ``True``, a
+tombstone stays null, and the destination type is ``boolean``: a presence flag, so that a
+row that exists in Cassandra only through that cell (an ``UPDATE`` writes no row marker)
+still exists at the destination, and write times, TTLs and tombstones keep their meaning in
+the sinks' registers. ``TablePlan.hidden`` names these columns: the sinks' views project
+NULL for them (users see a null column, as the rule says) while still reading the flag to
+decide whether a row exists. It discloses only that a cell exists, which the row's existence
+discloses anyway. A nulled *multi-cell* column (non-frozen collection or UDT) is still left
+out of events: its element keys (set elements, map keys) are values themselves, and a
+presence flag per element would need them; a row alive only through such a column vanishes.
+
 Where a value identifies something (a partition-key or clustering column, a map key, a set
 element) only ``hash`` and ``hmac`` are accepted: they are deterministic and injective, so
 upserts of the same row still meet and distinct rows stay distinct. ``redact``, ``partial``
@@ -43,6 +55,7 @@ from cdc_replicator.masking.actions import (
     hmac_fn,
     null_fn,
     partial_fn,
+    presence_fn,
     redact_fn,
 )
 from cdc_replicator.masking.policy import (
@@ -122,6 +135,9 @@ class TablePlan:
     """One counter slot per (rule, column, path); ``mask_event`` adds into ``counts[slot]``."""
     clustering: tuple[ColumnPlan | None, ...]
     """Per clustering position, its plan if masked (range bounds are positional)."""
+    hidden: frozenset[str] = frozenset()
+    """Columns whose cells keep their liveness only: ``True`` for a live cell (destination type
+    boolean); views must show them as NULL (see the module docstring)."""
 
     @property
     def masks_anything(self) -> bool:
@@ -243,8 +259,25 @@ def _result_type(rule: MaskingRule, leaf_type: CqlType) -> CqlType:
     return leaf_type
 
 
+PRESENCE = CqlType("boolean")
+"""The destination type of a hidden column (see the module docstring)."""
+
+
+def hides(source_type: CqlType, rules: Iterable[MaskingRule]) -> bool:
+    """Whether ``rules`` (as resolved) hide a column of ``source_type``: ``null`` over the whole of a
+    simple, non-counter column, which keeps only its cells' liveness (a presence flag)."""
+    return (
+        not source_type.multi_cell
+        and source_type.kind != "counter"
+        and any(rule.action == Action.NULL and not rule.match.path for rule in rules)
+    )
+
+
 def masked_type(source_type: CqlType, rules: Iterable[MaskingRule]) -> CqlType:
     """The destination type of a column of ``source_type`` masked by ``rules`` (as resolved)."""
+    rules = list(rules)
+    if hides(source_type, rules):
+        return PRESENCE
     result = source_type
     for rule in rules:
         path = tuple(rule.match.path)
@@ -454,11 +487,15 @@ def compile_table(spec: MaskingPolicySpec, table: TableSchema, keys: Mapping[str
     columns: dict[str, ColumnPlan] = {}
     destination: dict[str, CqlType] = {}
     audit: list[AuditKey] = []
+    hidden: set[str] = set()
     for column in _all_columns(table):
         rules = rules_for_column(spec, table.keyspace, table.name, column.name)
         destination[column.name] = masked_type(column.type, rules)
         if not rules:
             continue
+        hide = column.kind not in PRIMARY_KEY_KINDS and hides(column.type, rules)
+        if hide:
+            hidden.add(column.name)
         steps: list[tuple[int, Mask]] = []
         cell_steps: list[tuple[int, CellMask]] = []
         drop_slot: int | None = None
@@ -477,7 +514,7 @@ def compile_table(spec: MaskingPolicySpec, table: TableSchema, keys: Mapping[str
                 )
             )
             leaf_type, _ = _leaf(column.type, path)
-            leaf = _leaf_mask(rule, leaf_type, keys)
+            leaf = presence_fn() if hide else _leaf_mask(rule, leaf_type, keys)
             if not column.type.multi_cell:
                 steps.append((slot, _at_path(column.type, path, leaf)))
             elif path:
@@ -502,6 +539,7 @@ def compile_table(spec: MaskingPolicySpec, table: TableSchema, keys: Mapping[str
         MappingProxyType(destination),
         tuple(audit),
         clustering,
+        frozenset(hidden),
     )
 
 

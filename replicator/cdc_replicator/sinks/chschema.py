@@ -18,6 +18,11 @@ columns, so every insert order, duplicate and replay merges to the same state:
 ``ks_t``              a view with the current rows (``GROUP BY`` + ``max``, never ``FINAL``),
                       applying deletions, drop times and TTL expiry at query time.
 
+A column masked by ``null`` as a whole (*hidden*, ``layout.ValueColumn.hidden``) is a simple
+column of type ``Bool`` holding a presence flag (true live, NULL tombstone): its register
+merges as any other, the view reads it to decide whether the row exists, and shows the
+column as a ``Nullable(Bool)`` NULL.
+
 Write timestamps are assumed positive (0 means "none" in defaults), as clients' are.
 """
 
@@ -152,6 +157,15 @@ def _floor(column: ValueColumn, hidden: str) -> str:
     return hidden if column.dropped_at is None else f"greatest({hidden}, toInt64({column.dropped_at}))"
 
 
+def _shown(prefix: str, column: ValueColumn) -> str:
+    """A view's output column: the visible value, or NULL for a hidden one (its flag is read only
+    to decide whether the row exists)."""
+    name = q(column.name)
+    if column.hidden:
+        return f"CAST(NULL AS Nullable({ch_type(column.type)})) AS {name}"
+    return f"{prefix}.{name} AS {name}"
+
+
 def view_statements(database: str, layout: TableLayout) -> list[str]:  # noqa: PLR0912, PLR0915 - one SQL part each
     d = q(database)
     t = layout.target
@@ -266,11 +280,11 @@ def view_statements(database: str, layout: TableLayout) -> list[str]:  # noqa: P
     vis_cols = [f"h.{k} AS {k}" for k in keys] + [f"{expr} AS {q(name)}" for name, expr in selects.items()]
     parts.append(f"vis AS (SELECT {', '.join(vis_cols)}, {alive} AS _alive FROM h {' '.join(joins)})")
     row_alive = " OR ".join(["r._alive", *(f"r.{q(c.name)} IS NOT NULL" for c in regular)])
-    out_regular = [f"r.{q(c.name)} AS {q(c.name)}" for c in regular]
+    out_regular = [_shown("r", c) for c in regular]
     out_keys = [f"r.{k} AS {k}" for k in [*pk, *ck]]
     if statics:
         s_eq = " AND ".join(f"s.{k} = r.{k}" for k in pk)
-        static_cols = [f"s.{q(c.name)} AS {q(c.name)}" for c in statics]
+        static_cols = [_shown("s", c) for c in statics]
         rows_part = (
             f"SELECT {', '.join([*out_keys, *out_regular, *static_cols])} FROM (SELECT * FROM vis WHERE _static = 0) r "
             f"LEFT JOIN (SELECT * FROM vis WHERE _static = 1) s ON {s_eq} WHERE {row_alive}"

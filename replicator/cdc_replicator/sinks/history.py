@@ -79,10 +79,17 @@ def newest_timestamp(event: ChangeEvent) -> int:
     return newest
 
 
-def history_row(event: ChangeEvent) -> HistoryRow:
+def history_row(event: ChangeEvent, hidden: frozenset[str] = frozenset()) -> HistoryRow:
+    """The history row of ``event``; ``hidden`` columns (masked by ``null``, holding a presence
+    flag) show a null value, as the current-state view does, with their write time and TTL."""
     key: dict[str, Any] = {k: to_json(v) for k, v in event.partition_key.items()}
     key.update({k: to_json(v) for k, v in event.clustering.items()})
     change = change_to_json(event)
+    cells = change.get("cells")
+    if hidden and cells:
+        for name in hidden & cells.keys():
+            if "value" in cells[name]:
+                cells[name]["value"] = None
     if event.static:
         key["_static"] = True
         change["static"] = True

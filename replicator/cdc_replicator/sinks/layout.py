@@ -7,13 +7,18 @@ A ``TableLayout`` lists the key columns and, per non-key column, how its state i
   own deletion time (an overwrite deletes the older elements);
 - ``counter``: the per-replica shards (the value is the sum of the latest shard per replica).
 
+A *hidden* column (masked by ``null`` as a whole, ``cdc_replicator.masking.engine``) is a
+``simple`` column whose register holds a presence flag (TRUE live, NULL tombstone) instead of
+the value: merges, TTLs and deletions treat it as any register, and a current-state view
+reads it to decide whether the row exists but shows NULL for the column.
+
 Columns dropped in Cassandra stay in the layout (old segments still mention them) with their
 drop time, so a destination hides their cells as Cassandra does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from cdc_replicator.schema.model import TableSchema
@@ -36,6 +41,8 @@ class ValueColumn:
     static: bool
     current: bool
     dropped_at: int | None
+    hidden: bool = False
+    """Holds a presence flag only (TRUE live, NULL tombstone); views show NULL for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,15 @@ class TableLayout:
         return None
 
 
+class DestinationTypes(dict[str, CqlType]):
+    """Column types at the destination (where masking changes them), and ``hidden``: the columns
+    masked by ``null`` as a whole, whose registers keep a presence flag (see the module docstring)."""
+
+    def __init__(self, types: Mapping[str, CqlType] | None = None, hidden: Collection[str] = ()) -> None:
+        super().__init__(types or {})
+        self.hidden = frozenset(hidden)
+
+
 def storage_of(cql: CqlType) -> str:
     if cql.kind == "counter":
         return "counter"
@@ -81,8 +97,10 @@ def default_target(keyspace: str, table: str) -> str:
 def layout_for(
     table: TableSchema, target: str | None = None, types: Mapping[str, CqlType] | None = None
 ) -> TableLayout:
-    """The layout of ``table``; ``types`` overrides column types (masking changes some)."""
+    """The layout of ``table``; ``types`` overrides column types (masking changes some), and
+    names the hidden columns if it is a ``DestinationTypes``."""
     override = types or {}
+    hidden = types.hidden if isinstance(types, DestinationTypes) else frozenset()
 
     def typ(name: str, cql: CqlType) -> CqlType:
         return override.get(name, cql)
@@ -90,7 +108,9 @@ def layout_for(
     keys = tuple(KeyColumn(c.name, typ(c.name, c.type)) for c in table.partition_key)
     clustering = tuple(KeyColumn(c.name, typ(c.name, c.type), c.reversed) for c in table.clustering)
     columns = tuple(
-        ValueColumn(c.name, typ(c.name, c.type), storage_of(c.type), c.is_static, c.current, c.dropped_at)
+        ValueColumn(
+            c.name, typ(c.name, c.type), storage_of(c.type), c.is_static, c.current, c.dropped_at, c.name in hidden
+        )
         for c in sorted(table.columns.values(), key=lambda c: c.name)
     )
     return TableLayout(

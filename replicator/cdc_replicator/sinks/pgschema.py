@@ -17,6 +17,12 @@ For a Cassandra table ``ks.t`` (target ``ks_t``) the destination schema holds:
                       deletions, drop times and TTL expiry (at query time, so expired cells
                       disappear when they expire, with nothing to rewrite).
 
+A column masked by ``null`` as a whole (*hidden*, ``layout.ValueColumn.hidden``) is a simple
+column of type ``boolean`` holding a presence flag (TRUE live, NULL tombstone): its register
+merges as any other, the view reads it to decide whether the row exists (a row written by
+``UPDATE`` has no row marker and lives through its cells), and shows the column as
+``NULL::boolean``.
+
 Every merge is a per-column maximum or a last-writer-wins register compare, so it is
 idempotent and commutative: replays and replica duplicates change nothing.
 """
@@ -279,6 +285,13 @@ def _visible(column: ValueColumn, prefix: str, hidden: str, schema: str) -> str:
     return f"{s}.cdc_array({v}, {element_floor}, {NOW})"
 
 
+def _shown(prefix: str, column: ValueColumn) -> str:
+    """A view's output column: the visible value, or NULL for a hidden one (its flag is read only
+    to decide whether the row exists)."""
+    name = q(column.name)
+    return f"NULL::{pg_type(column.type)} AS {name}" if column.hidden else f"{prefix}.{name}"
+
+
 def view_statements(schema: str, layout: TableLayout) -> list[str]:
     """DROP and CREATE of the current-state view (``CREATE OR REPLACE`` cannot drop columns)."""
     t = layout.target
@@ -305,7 +318,7 @@ def view_statements(schema: str, layout: TableLayout) -> list[str]:
         f"rv AS (SELECT {', '.join(rv_cols)} FROM r)",
     ]
     row_alive = " OR ".join(["rv._alive", *(f"rv.{q(c.name)} IS NOT NULL" for c in regular)])
-    out_cols = [f"rv.{k}" for k in keys] + [f"rv.{q(c.name)}" for c in regular]
+    out_cols = [f"rv.{k}" for k in keys] + [_shown("rv", c) for c in regular]
     if statics:
         s_hidden = "GREATEST(r._del, p._del)"
         sv_cols = [f"r.{k}" for k in pks] + [f"{_visible(c, 'r', s_hidden, schema)} AS {q(c.name)}" for c in statics]
@@ -315,7 +328,7 @@ def view_statements(schema: str, layout: TableLayout) -> list[str]:
         )
         sv_eq = " AND ".join(f"sv.{k} = rv.{k}" for k in pks)
         select_rows = (
-            f"SELECT {', '.join([*out_cols, *(f'sv.{q(c.name)}' for c in statics)])} "
+            f"SELECT {', '.join([*out_cols, *(_shown('sv', c) for c in statics)])} "
             f"FROM rv LEFT JOIN sv ON {sv_eq} WHERE {row_alive}"
         )
         null_cols = [f"NULL::{pg_type(c.type, key=True)}" for c in layout.clustering] + [
@@ -323,7 +336,7 @@ def view_statements(schema: str, layout: TableLayout) -> list[str]:
         ]
         any_static = " OR ".join(f"sv.{q(c.name)} IS NOT NULL" for c in statics)
         select_static = (
-            f"SELECT {', '.join([*(f'sv.{k}' for k in pks), *null_cols, *(f'sv.{q(c.name)}' for c in statics)])} "
+            f"SELECT {', '.join([*(f'sv.{k}' for k in pks), *null_cols, *(_shown('sv', c) for c in statics)])} "
             f"FROM sv WHERE ({any_static}) AND NOT EXISTS (SELECT 1 FROM rv WHERE {sv_eq} AND ({row_alive}))"
         )
         body = f"{select_rows} UNION ALL {select_static}"

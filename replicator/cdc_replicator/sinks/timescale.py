@@ -132,7 +132,8 @@ class TimescaleSink(PostgresSink):
     ) -> None:
         """One history row per change, in a savepoint; a replayed change merges into its row."""
         layout = table.layout
-        rows = [history.history_row(event) for event in events]
+        hidden = frozenset(c.name for c in layout.columns if c.hidden)
+        rows = [history.history_row(event, hidden) for event in events]
         name = f"{layout.target}__history"
         stage = await self._stage(
             conn,

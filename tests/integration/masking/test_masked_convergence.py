@@ -130,12 +130,6 @@ def test_masked_random_workload_converges_in_all_three_destinations(
         assert any(row[column] is not None for row in visits.values()), column
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a row alive only through a column masked by `null` vanishes at the destination: the masked "
-    "cell arrives as a null, which sinks store as a tombstone; keeping it needs a live-but-hidden register "
-    "in the sinks (see the masking report)",
-)
 def test_row_alive_only_through_a_nulled_column_stays(
     tmp_path: Path, cql_session: Any, registry: SchemaRegistry, cdc_raw: Path, replication: str,
     postgres_dsn: str, pg_schema: str,

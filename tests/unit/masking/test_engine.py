@@ -97,7 +97,7 @@ def test_every_action_on_text_columns(keys: dict[str, KeyMaterial]) -> None:
         "name": "[REDACTED]",
         "ssn": salted(b"123-45-6789"),
         "phone": "*******0100",
-        "notes": None,
+        "notes": True,  # null hides the value but keeps the cell's liveness (a presence flag)
         "age": 36,
     }
     # Write times survive masking: destinations merge on them.
@@ -297,7 +297,7 @@ def test_destination_types_follow_the_masking(keys: dict[str, KeyMaterial]) -> N
         "at": "timestamp",
         "m": "map<text, text>",
         "f": "frozen<map<text, frozen<contact>>>",
-        "n": "int",
+        "n": "boolean",
         "p": "ascii",
         "plain": "bigint",
     }
@@ -427,6 +427,36 @@ def test_counters_can_only_be_nulled(keys: dict[str, KeyMaterial]) -> None:
     with pytest.raises(PolicyError, match="only null can mask a counter"):
         compile_table(policy(hmac_rule("n", "n")), table, keys)
     assert str(compile_table(policy(rule("n", "n", "null")), table, keys).destination_types["n"]) == "counter"
+
+
+def test_null_over_a_whole_simple_column_keeps_only_liveness(keys: dict[str, KeyMaterial]) -> None:
+    # A row written by UPDATE lives through its cells: a nulled column must stay a live register
+    # (a presence flag) so the row does not vanish at the destination; views show it as NULL.
+    table = make_table(
+        "ks",
+        "t",
+        [("id", "int")],
+        [],
+        [("d", "text"), ("f", "frozen<map<text, text>>"), ("s", "set<text>"), ("n", "counter")],
+    )
+    spec = policy(
+        rule("d", "d", "null"),
+        rule("f", "f", "null"),
+        rule("s", "s", "null"),
+        rule("n", "n", "null"),
+    )
+    plan = compile_table(spec, table, keys)
+    assert plan.hidden == {"d", "f"}  # not multi-cell columns (dropped) nor counters (shards)
+    assert {n: str(plan.destination_types[n]) for n in ("d", "f", "s", "n")} == {
+        "d": "boolean",
+        "f": "boolean",
+        "s": "set<text>",
+        "n": "counter",
+    }
+    live = mask_event(plan, make_event(table, {"id": 1}, cells={"d": "ICD-2", "f": CqlMap([("a", "b")])}), [0] * 4)
+    assert {n: c.value for n, c in live.cells.items()} == {"d": True, "f": True}
+    tombstone = make_event(table, {"id": 1}, cells={"d": None})
+    assert mask_event(plan, tombstone, [0] * 4) is tombstone
 
 
 def test_values_under_one_map_key_are_masked_by_key(keys: dict[str, KeyMaterial]) -> None:

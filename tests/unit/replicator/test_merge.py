@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from typing import Any
 
 import pytest
 from cdc_replicator.events import Bound, Cell, ChangeEvent, ComplexColumn, Deletion, Liveness, Operation, Position
-from cdc_replicator.sinks.layout import layout_for
+from cdc_replicator.sinks import chschema, history, pgschema
+from cdc_replicator.sinks.layout import DestinationTypes, layout_for
 from cdc_replicator.sinks.merge import Folder, Register, TableBatch
 from cdc_replicator.sinks.pgtypes import converter
+from cdc_replicator.types.cql import CqlType
 
 from tests.unit.masking.support import make_table
 
@@ -119,3 +122,50 @@ def test_range_bound_identity_is_stable() -> None:
     first, second = _state([event]), _state([event, event])
     assert first == second
     assert len(first[3]) == 1
+
+
+def test_hidden_columns_keep_their_register_but_views_show_null() -> None:
+    table = make_table("ks", "t", [("id", "int")], [], [("d", "text"), ("n", "int")])
+    layout = layout_for(table, None, DestinationTypes({"d": CqlType("boolean")}, hidden={"d"}))
+    assert [(c.name, str(c.type), c.hidden) for c in layout.columns] == [("d", "boolean", True), ("n", "int", False)]
+    assert not any(c.hidden for c in layout_for(table, None, {"d": CqlType("boolean")}).columns)
+    # The flag is a live register: it keeps a row with no row marker (an UPDATE) alive.
+    batch = TableBatch(layout)
+    event = ChangeEvent(
+        keyspace="ks",
+        table="t",
+        table_id=table.id,
+        operation=Operation.UPSERT,
+        partition_key={"id": 1},
+        clustering={},
+        position=Position(1, 1),
+        cells={"d": Cell(True, 5)},
+    )
+    Folder(layout, lambda _column, cql: converter(cql)).fold(batch, event)
+    assert batch.rows[(1,)].cells["d"] == Register(5, True, None)
+    (pg_view,) = pgschema.view_statements("s", layout)[1:]
+    assert 'NULL::boolean AS "d"' in pg_view
+    assert 'rv."d" IS NOT NULL' in pg_view  # still decides whether the row exists
+    (ch_view,) = chschema.view_statements("s", layout)
+    assert "CAST(NULL AS Nullable(Bool)) AS `d`" in ch_view
+    assert "r.`d` IS NOT NULL" in ch_view
+
+
+def test_history_shows_hidden_columns_as_null() -> None:
+    table = make_table("ks", "t", [("id", "int")], [], [("d", "text"), ("n", "int")])
+    event = ChangeEvent(
+        keyspace="ks",
+        table="t",
+        table_id=table.id,
+        operation=Operation.UPSERT,
+        partition_key={"id": 1},
+        clustering={},
+        position=Position(1, 1),
+        cells={"d": Cell(True, 5, ttl=60, local_deletion_time=99), "n": Cell(3, 5)},
+    )
+    change = json.loads(history.history_row(event, frozenset({"d"}))[4])
+    assert change["cells"] == {
+        "d": {"value": None, "timestamp": 5, "ttl": 60, "expires_at": 99},
+        "n": {"value": 3, "timestamp": 5},
+    }
+    assert json.loads(history.history_row(event)[4])["cells"]["d"]["value"] is True
