@@ -8,17 +8,15 @@ and reading /metrics.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from cdc_replicator.events import Position
-from cdc_replicator.schema.registry import SchemaRegistry
+from tests.integration.replicator import running
+from tests.integration.replicator.process import pg_parts
+from tests.integration.replicator.running import caught_up, end_of
+from tests.integration.replicator.running import http_get as get
 
-from e2e.lab.layout import Layout
-from tests.integration.commitlog.helpers import read_events
-from tests.integration.replicator.process import pg_parts, positions, read_checkpoint
+__all__ = ["caught_up", "config", "destinations", "end_of", "get", "metric", "vault_env", "vault_section"]
 
 VAULT_TOKEN_ENV = "CDC_TEST_VAULT_TOKEN"
 
@@ -56,27 +54,9 @@ def config(
     tmp: Path, cdc_raw: Path, keyspace: str, port: int, dests: list[dict[str, Any]], masking: dict[str, Any],
     batch_size: int = 500,
 ) -> dict[str, Any]:  # fmt: skip
-    return {
-        "pipeline": "test/masking",
-        "source": {
-            "nodeName": "node1",
-            "cdcRawPath": str(cdc_raw),
-            "contactPoints": [f"127.0.0.1:{Layout.default().ports.cassandra_cql}"],
-            "keyspaces": [keyspace],
-            "deleteConsumedSegments": False,  # other tests read the lab's cdc_raw too
-        },
-        "destinations": dests,
-        "masking": masking,
-        "checkpoint": {"path": str(tmp / "checkpoint.json"), "intervalSeconds": 0.5},
-        "tuning": {
-            "batchSize": batch_size,
-            "batchMaxWaitSeconds": 0.2,
-            "pollIntervalSeconds": 0.2,
-            "retryInitialSeconds": 0.2,
-            "retryMaxSeconds": 2.0,
-        },
-        "observability": {"metricsPort": port},
-    }
+    """The replicator tests' config (short waits and retries) with ``masking`` added."""
+    out = running.config(tmp, cdc_raw, keyspace, port, dests, batch_size=batch_size)
+    return {**out, "pipeline": "test/masking", "masking": masking}
 
 
 def vault_section(lab: dict[str, Any], keys: list[dict[str, Any]], refresh_seconds: float = 300) -> dict[str, Any]:
@@ -91,29 +71,6 @@ def vault_section(lab: dict[str, Any], keys: list[dict[str, Any]], refresh_secon
 
 def vault_env(lab: dict[str, Any]) -> dict[str, str]:
     return {VAULT_TOKEN_ENV: str(lab["openbao"]["token"])}
-
-
-def end_of(cdc_raw: Path, registry: SchemaRegistry, keyspace: str, after: Position | None) -> Position:
-    """Where the last event of ``keyspace`` is in ``cdc_raw`` (other tests write there too)."""
-    registry.refresh(force=True)
-    events = read_events(cdc_raw, registry, keyspace, after, include=lambda t: t.cdc)
-    assert events
-    return max(e.position for e in events)
-
-
-def caught_up(checkpoint_path: Path, end: Position, names: list[str]) -> bool:
-    found = positions(read_checkpoint(checkpoint_path))
-    return all(found.get(n) is not None and Position.parse(str(found[n])) >= end for n in names)
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except (urllib.error.URLError, OSError):
-        return 0, ""  # not listening (yet)
 
 
 def metric(text: str, name: str, labels: str = "") -> float | None:
