@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from e2e.lab.ports import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYSPACE = f"bench_replicate_{uuid.uuid4().hex[:8]}"
@@ -64,12 +65,6 @@ def _lab() -> dict[str, Any]:
     )
     status: dict[str, Any] = json.loads(out.stdout)
     return status
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _metrics(port: int) -> str:

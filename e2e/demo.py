@@ -22,7 +22,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from typing import Any
 from e2e.lab.__main__ import status
 from e2e.lab.errors import LabError
 from e2e.lab.layout import Layout
+from e2e.lab.ports import free_port as _free_port
 
 KEYSPACE = "demo_shop"
 VAULT_PATH = "cdc-demo/masking"
@@ -71,12 +71,6 @@ def _people(rng: random.Random, count: int) -> list[Person]:
             full_name=f"{f.title()} {la.title()}",
         ))  # fmt: skip
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cassandra(node: dict[str, Any]) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from e2e.lab import cassandra
 from e2e.lab.__main__ import status, up
 from e2e.lab.errors import LabError
 from e2e.lab.layout import Layout
+from e2e.lab.ports import free_port
 from e2e.lab.postgres import Server, private_server
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -142,10 +142,7 @@ def private_postgres(lab_layout: Layout) -> Iterator[Callable[..., Server]]:
     made: list[Server] = []
 
     def make(name: str, conf: str = "", hba: str = "") -> Server:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        server = private_server(lab_layout, f"{name}-{uuid.uuid4().hex[:6]}", port, conf, hba)
+        server = private_server(lab_layout, f"{name}-{uuid.uuid4().hex[:6]}", free_port(), conf, hba)
         made.append(server)
         return server
 

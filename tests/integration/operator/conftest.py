@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from cdc_operator.render import names
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from e2e.lab.ports import free_port
 from tests.integration.waiting import eventually
 
 
@@ -52,12 +52,6 @@ def cdc_crds(kube_api: Any) -> None:
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "cdc-operator"
 CDC_OPERATOR = REPO / ".venv" / "bin" / "cdc-operator"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def service_account_kubeconfig(kube_api: Any, lab: dict[str, Any], namespace: str, name: str, path: Path) -> str:

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from e2e.lab.ports import free_port
 from e2e.podrunner.api import PodRunner, pid_alive
 from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def web_deployment(port: int) -> dict[str, Any]:

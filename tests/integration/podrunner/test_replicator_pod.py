@@ -10,7 +10,6 @@ that ConfigMap. Nothing is replicated: cdc_raw stays empty (the lab's real one i
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,13 @@ from cdc_operator.render.manifests import render_pipeline
 from kubernetes import client
 
 from e2e.lab.layout import Layout
+from e2e.lab.ports import free_port
 from e2e.podrunner.api import PodRunner
 from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 CDC_RAW = "/var/lib/cassandra/{node}/cdc_raw"  # as on a real Cassandra host; mapped by the runner
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def manifests(namespace: str, dsn: str) -> list[dict[str, Any]]:

@@ -18,14 +18,10 @@ from typing import Any
 
 import yaml
 
+from e2e.lab.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 BINARY = ROOT / ".venv" / "bin" / "cdc-replicator"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pg_parts(dsn: str) -> dict[str, Any]:
