@@ -40,11 +40,6 @@ def _owner() -> tuple[int, int]:
     return os.getuid(), os.getgid()
 
 
-def paths(layout: Layout) -> dict[str, Path]:
-    root = layout.root / "postgres"
-    return {"root": root, "data": root / "data", "socket": root / "socket", "log": root / "postgres.log"}
-
-
 def install(layout: Layout) -> None:
     if not (BIN / "postgres").exists():
         raise LabError(
@@ -59,12 +54,9 @@ def install(layout: Layout) -> None:
     )
 
 
-def _psql(layout: Layout, database: str, sql: str) -> str:
-    return _server(layout).psql(database, sql)
-
-
 def _server(layout: Layout) -> Server:
-    return Server(paths(layout)["root"], layout.ports.postgres)
+    """The lab's own server."""
+    return Server(layout.root / "postgres", layout.ports.postgres)
 
 
 def is_running(layout: Layout) -> bool:
@@ -73,12 +65,10 @@ def is_running(layout: Layout) -> bool:
 
 def up(layout: Layout) -> None:
     install(layout)
-    p = paths(layout)
-    server = Server(p["root"], layout.ports.postgres)
+    server = _server(layout)
     server.start()
-    for database in DATABASES.values():
-        server.create_database(database)
-    _psql(layout, DATABASES["timescaledb"], "CREATE EXTENSION IF NOT EXISTS timescaledb")
+    server.create_database(DATABASES["postgres"])
+    server.create_database(DATABASES["timescaledb"], timescaledb=True)
 
 
 class Server:
@@ -235,18 +225,19 @@ def down(layout: Layout) -> None:
 
 
 def dsn(layout: Layout, database: str) -> str:
-    return f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{layout.ports.postgres}/{database}"
+    return _server(layout).dsn(database)
 
 
 def describe(layout: Layout) -> dict[str, Any]:
-    version = _psql(layout, "postgres", "SHOW server_version")
-    tsdb = _psql(layout, DATABASES["timescaledb"], "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+    server = _server(layout)
+    version = server.psql("postgres", "SHOW server_version")
+    tsdb = server.psql(DATABASES["timescaledb"], "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
     return {
         "postgres": {
             "dsn": dsn(layout, DATABASES["postgres"]),
             "version": version,
-            "socket_dir": str(paths(layout)["socket"]),
-            "log": str(paths(layout)["log"]),
+            "socket_dir": str(server.socket),
+            "log": str(server.log),
         },
         "timescaledb": {
             "dsn": dsn(layout, DATABASES["timescaledb"]),
