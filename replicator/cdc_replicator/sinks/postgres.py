@@ -279,21 +279,33 @@ class PostgresSink:
             async with conn.transaction():
                 await self._merge(conn, table, batch)
         except asyncpg.DataError as exc:
-            self._stages.clear()  # temp stages created in the rolled-back savepoint are gone
-            del result.dead[dead_before:]
-            if len(events) == 1:
-                event = events[0]
-                result.dead.append(DeadLetter(event, f"{type(exc).__name__}: {exc}", event.keyspace, event.table))
-                return
-            half = len(events) // 2
-            await self._apply(conn, table, events[:half], result)
-            await self._apply(conn, table, events[half:], result)
+            del result.dead[dead_before:]  # the halves fold again and find them again
+            await self._split_refused(conn, table, events, result, exc)
             return
         applied = batch.events
         result.applied += applied
         name = f"{table.layout.keyspace}.{table.layout.table}"
         result.per_table[name] = result.per_table.get(name, 0) + applied
         result.max_write_time = max(result.max_write_time, batch.max_timestamp)
+
+    async def _split_refused(
+        self,
+        conn: asyncpg.Connection,
+        table: PgTable,
+        events: Sequence[ChangeEvent],
+        result: WriteResult,
+        exc: Exception,
+    ) -> None:
+        """After ``exc`` rolled back the savepoint applying ``events``: dead-letter the event if it was
+        alone, else apply each half on its own, until the values Postgres refuses are isolated."""
+        self._stages.clear()  # temp stages created in the rolled-back savepoint are gone
+        if len(events) == 1:
+            event = events[0]
+            result.dead.append(DeadLetter(event, f"{type(exc).__name__}: {exc}", event.keyspace, event.table))
+            return
+        half = len(events) // 2
+        await self._apply(conn, table, events[:half], result)
+        await self._apply(conn, table, events[half:], result)
 
     async def write(
         self,

@@ -23,7 +23,7 @@ import asyncpg
 
 from cdc_replicator.events import ChangeEvent
 from cdc_replicator.sinks import history
-from cdc_replicator.sinks.base import DeadLetter, WriteResult
+from cdc_replicator.sinks.base import WriteResult
 from cdc_replicator.sinks.layout import TableLayout
 from cdc_replicator.sinks.pgschema import q, tbl
 from cdc_replicator.sinks.postgres import PgTable, PostgresSink
@@ -117,15 +117,8 @@ class TimescaleSink(PostgresSink):
             await self._append_history(conn, table, events, result)
         except (asyncpg.DataError, ValueError, TypeError, OverflowError) as exc:
             # A value the history cannot hold (jsonb refuses a NUL in text, say) must not stall the
-            # destination: split the batch until the one event is found, and dead-letter it.
-            self._stages.clear()  # temp stages created in the rolled-back savepoint are gone
-            if len(events) == 1:
-                event = events[0]
-                result.dead.append(DeadLetter(event, f"{type(exc).__name__}: {exc}", event.keyspace, event.table))
-                return
-            half = len(events) // 2
-            await self._apply(conn, table, events[:half], result)
-            await self._apply(conn, table, events[half:], result)
+            # destination: the event is isolated and dead-lettered as in the other tables.
+            await self._split_refused(conn, table, events, result, exc)
 
     async def _append_history(
         self, conn: asyncpg.Connection, table: PgTable, events: Sequence[ChangeEvent], result: WriteResult
