@@ -267,18 +267,11 @@ def test_postgres_refused_with_endpoint_and_reason(
     assert server.psql(DATABASE, f"SELECT count(*) FROM pg_tables WHERE schemaname = '{SCHEMA}'") == "0"
 
 
-def test_cassandra_from_another_ca_refused_with_endpoint_and_reason(
-    tmp_path: Path, cassandra_tls_node: dict[str, Any], keyspace: str, tls_postgres: Callable[..., Server],
-    pki: Pki, other_pki: Pki,
-) -> None:  # fmt: skip
-    server = tls_postgres(pki)
-    port = free_port()
-    source_tls = _tls(other_pki, client_cert=True)
-    config = _config(tmp_path, cassandra_tls_node, keyspace, server, port, source_tls, _tls(pki))
+def _refused_by_cassandra(config: dict[str, Any], tmp_path: Path, port: int, expected: str) -> None:
+    """Runs the replicator until /health's cassandra entry reports ``expected``; it must then stop
+    cleanly and have logged the same words."""
     replicator = _replicator(config, tmp_path)
     replicator.start()
-    node = f"{cassandra_tls_node['address']}:{cassandra_tls_node['cql_port']}"
-    expected = f"TLS to {node} failed: unknown CA"
     try:
         wait_until(
             lambda: expected in _dependency_error(port, "cassandra"), 120, f"/health: {expected!r}", replicator.logs
@@ -287,6 +280,18 @@ def test_cassandra_from_another_ca_refused_with_endpoint_and_reason(
         code = replicator.stop()
     assert code == 0, replicator.logs()
     assert expected in replicator.logs()
+
+
+def test_cassandra_from_another_ca_refused_with_endpoint_and_reason(
+    tmp_path: Path, cassandra_tls_node: dict[str, Any], keyspace: str, tls_postgres: Callable[..., Server],
+    pki: Pki, other_pki: Pki,
+) -> None:  # fmt: skip
+    server = tls_postgres(pki)
+    port = free_port()
+    source_tls = _tls(other_pki, client_cert=True)
+    config = _config(tmp_path, cassandra_tls_node, keyspace, server, port, source_tls, _tls(pki))
+    node = f"{cassandra_tls_node['address']}:{cassandra_tls_node['cql_port']}"
+    _refused_by_cassandra(config, tmp_path, port, f"TLS to {node} failed: unknown CA")
 
 
 def test_cassandra_offering_only_tls_1_2_refused_when_1_3_is_required(
@@ -297,18 +302,9 @@ def test_cassandra_offering_only_tls_1_2_refused_when_1_3_is_required(
     # No keyspace of ours on this node: the connection must fail before the schema matters.
     source_tls = _tls(pki, client_cert=True)
     config = _config(tmp_path, cassandra_tls12_node, "tls_none", server, port, source_tls, _tls(pki))
-    replicator = _replicator(config, tmp_path)
-    replicator.start()
     node = f"{cassandra_tls12_node['address']}:{cassandra_tls12_node['cql_port']}"
     expected = f"TLS to {node} failed: protocol too old: the server offers no TLS version at or above the minimum 1.3"
-    try:
-        wait_until(
-            lambda: expected in _dependency_error(port, "cassandra"), 120, f"/health: {expected!r}", replicator.logs
-        )
-    finally:
-        code = replicator.stop()
-    assert code == 0, replicator.logs()
-    assert expected in replicator.logs()
+    _refused_by_cassandra(config, tmp_path, port, expected)
     # The same node takes the same client when it accepts TLS 1.2: the refusal was the version alone.
     relaxed = client_context(
         Tls(ca_file=str(pki.ca), cert_file=str(pki.client_cert), key_file=str(pki.client_key), min_version="1.2"), node
