@@ -13,12 +13,14 @@ from pathlib import Path
 from e2e.lab.__main__ import status
 from e2e.lab.layout import Layout
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(script: str, *args: str) -> None:
-    print(f"bench: {script} {' '.join(args)}", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, str(HERE / script), *args], check=True)
+    # As modules from the repository root, so the scripts can import the lab's helpers (e2e.lab).
+    module = f"bench.{script.removesuffix('.py')}"
+    print(f"bench: python -m {module} {' '.join(args)}", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", module, *args], check=True, cwd=ROOT)
 
 
 def main() -> int:

@@ -1,10 +1,10 @@
 """Decode benchmark: real commitlog segments -> change events, on one core.
 
-    python bench/decode.py --corpus DIR --cassandra HOST:PORT
+    python -m bench.decode --corpus DIR --cassandra HOST:PORT
         decode every segment in DIR and print one JSON line:
         {"bench": "decode", "mutations_per_s": ..., "mb_per_s": ..., "peak_rss_mb": ...}
 
-    python bench/decode.py --corpus DIR --cassandra HOST:PORT --generate-mb 200 --cdc-raw NODE_CDC_RAW
+    python -m bench.decode --corpus DIR --cassandra HOST:PORT --generate-mb 200 --cdc-raw NODE_CDC_RAW
         first write a corpus through that node (rows of 8 columns, a list and a map, in
         keyspace "bench"), then copy its completed CDC segments into DIR and release them.
 

@@ -5,11 +5,12 @@ Prints one JSON object per line:
   {"bench": "masking_event", "policy": ..., "ns_per_event": ...}   mask_event over 9-column rows
 
 Each figure is the best of several rounds (the machine is shared; the minimum is the least
-disturbed). Run: ``.venv/bin/python bench/masking.py``.
+disturbed). Run: ``.venv/bin/python -m bench.masking``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -131,7 +132,14 @@ def bench_events(schema: TableSchema) -> None:
         emit({"bench": "masking_event", "policy": name, "columns": 10, "ns_per_event": best_ns(run, len(batch))})
 
 
-if __name__ == "__main__":
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args()
     schema = table()
     bench_actions(schema)
     bench_events(schema)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

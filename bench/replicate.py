@@ -1,8 +1,8 @@
 """Replication benchmark: sustained writes into the lab's Cassandra while ``cdc-replicator run``
 replicates node 1 to Postgres, TimescaleDB (change history) and ClickHouse (chDB).
 
-    python bench/replicate.py [--seconds 60] [--rate 5000] [--concurrency 64]
-    python bench/replicate.py --drain 100000 [--rounds 1]
+    python -m bench.replicate [--seconds 60] [--rate 5000] [--concurrency 64]
+    python -m bench.replicate --drain 100000 [--rounds 1]
 
 Prints one JSON line per destination:
     {"bench": "replicate", "destination": ..., "events_per_s": ..., "lag_p50_s": ..., "lag_p99_s": ...,
