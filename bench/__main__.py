@@ -45,7 +45,7 @@ def main() -> int:
     else:
         _run("decode.py", "--corpus", str(corpus), "--cassandra", cassandra)
     _run("replicate.py")
-    _run("replicate.py", "--drain", "100000", "--rounds", "2")  # masked vs unmasked end to end
+    _run("replicate.py", "--drain", "100000", "--rounds", "5")  # masked vs unmasked end to end
     return 0
 
 

@@ -12,17 +12,21 @@ Prints one JSON line per destination:
 of personal data are written first, then ``cdc-replicator run`` drains that backlog as fast as
 it can, once without masking and once with a realistic policy (4 of the 12 columns: email hmac,
 phone partial, ssn hash, note redact), each time into fresh destinations (``--rounds`` repeats
-the pair, alternating which goes first). One JSON line per run and destination, then one
-comparison per destination:
+the pair, alternating which goes first). Before each run the benchmark waits (up to 90 s) for
+the machine to go quiet (below 25% busy over 2 s: Cassandra flushes and compacts after the
+writes, Postgres vacuums after a drop), since on 2 cores any neighbour shows up in the figures.
+One JSON line per run and destination, then one comparison per destination, of the *medians*
+over the rounds (one disturbed run moves a median much less than a best or a mean):
     {"bench": "replicate_drain", "masking": "off"|"realistic", "destination": ..., "events_per_s": ...,
-     "events": ..., "seconds": ..., "replicator_cpu_us_per_event": ..., "round": ..., "loadavg_1m": ...}
+     "events": ..., "seconds": ..., "replicator_cpu_us_per_event": ..., "round": ..., "busy_before": ...}
     {"bench": "replicate_masking", "destination": ..., "unmasked_events_per_s": ..., "masked_events_per_s": ...,
-     "masked_vs_unmasked": ..., "target": 0.8, "loadavg_1m": ...}
+     "masked_vs_unmasked": ..., "cpu_unmasked_vs_masked": ..., "target": 0.8, "rounds": ...}
 ``events_per_s`` there is events committed per second from the destination's first committed
 event to its last (polled from ``/metrics`` every 0.2 s), so start-up and skipping older
 segments do not count; ``replicator_cpu_us_per_event`` is the replicator's CPU time (all
 threads) over that span per row, which contention inflates much less than wall time.
-``loadavg_1m`` says how contended the machine was (2 cores here).
+``busy_before`` is the machine's busy fraction (all cores) just before the run; ``cpu_unmasked_vs_masked``
+compares the replicator's CPU per event, unmasked over masked (1.0: masking costs nothing).
 
 Rows go only to partitions node 1 owns (replication factor 1), so every write lands in node 1's
 cdc_raw and Cassandra does no replica work. ``events_per_s`` is the rate the destination committed
@@ -253,6 +257,35 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _busy_fraction(seconds: float = 2.0) -> float:
+    """How busy the whole machine was over ``seconds`` (0..1 over all cores), from /proc/stat."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values) - idle, sum(values)
+
+    busy0, total0 = sample()
+    time.sleep(seconds)
+    busy1, total1 = sample()
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def _settle(below: float = 0.25, patience_s: float = 90.0) -> float:
+    """Wait until the machine is quiet (or ``patience_s`` passed); returns the last busy fraction."""
+    deadline = time.monotonic() + patience_s
+    busy = _busy_fraction()
+    while busy >= below and time.monotonic() < deadline:
+        busy = _busy_fraction()
+    return busy
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def _drain_once(
     lab: dict[str, Any], node: dict[str, Any], keyspace: str, *, rows: int, masked: bool, args: argparse.Namespace
 ) -> tuple[dict[str, tuple[float, float]], float]:
@@ -341,25 +374,30 @@ def drain(args: argparse.Namespace) -> int:
             results = execute_concurrent(session, batches, concurrency=args.concurrency, raise_on_first_error=True)
             written += sum(ROWS_PER_BATCH for ok, _ in results if ok)
         results_by: dict[tuple[str, str], list[float]] = {}
+        cpu_by: dict[str, list[float]] = {}
         for round_ in range(args.rounds):
             order = (False, True) if round_ % 2 == 0 else (True, False)
             for masked in order:
-                load = os.getloadavg()[0]
+                label = "realistic" if masked else "off"
+                print(f"bench: round {round_ + 1}, masking {label}: waiting for a quiet machine", file=sys.stderr)
+                busy = _settle()
                 runs, cpu = _drain_once(lab, node, keyspace, rows=written, masked=masked, args=args)
+                cpu_by.setdefault(label, []).append(cpu / written * 1e6)
                 for destination, (events, seconds) in runs.items():
                     rate = events / seconds if seconds > 0 else 0.0
-                    label = "realistic" if masked else "off"
                     results_by.setdefault((destination, label), []).append(rate)
                     _emit({"bench": "replicate_drain", "masking": label, "destination": destination,
                            "events_per_s": round(rate, 1), "events": int(events), "seconds": round(seconds, 2),
                            "replicator_cpu_us_per_event": round(cpu / written * 1e6, 1),
-                           "round": round_ + 1, "loadavg_1m": round(load, 2)})  # fmt: skip
+                           "round": round_ + 1, "busy_before": round(busy, 2)})  # fmt: skip
+        cpu_ratio = _median(cpu_by["off"]) / _median(cpu_by["realistic"])
         for destination in DESTINATIONS:
-            off = max(results_by[(destination, "off")])  # best of the rounds: the least disturbed
-            on = max(results_by[(destination, "realistic")])
+            off = _median(results_by[(destination, "off")])
+            on = _median(results_by[(destination, "realistic")])
             _emit({"bench": "replicate_masking", "destination": destination, "unmasked_events_per_s": round(off, 1),
                    "masked_events_per_s": round(on, 1), "masked_vs_unmasked": round(on / off, 3) if off else None,
-                   "target": 0.8, "rows": written, "loadavg_1m": round(os.getloadavg()[0], 2)})  # fmt: skip
+                   "cpu_unmasked_vs_masked": round(cpu_ratio, 3), "target": 0.8, "rows": written,
+                   "rounds": args.rounds})  # fmt: skip
     finally:
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
         cluster.shutdown()
@@ -376,7 +414,7 @@ def main() -> int:
     parser.add_argument(
         "--drain", type=int, default=0, metavar="ROWS", help="compare masked and unmasked drains of ROWS rows instead"
     )
-    parser.add_argument("--rounds", type=int, default=1, help="--drain: pairs of runs (the best of each is compared)")
+    parser.add_argument("--rounds", type=int, default=1, help="--drain: pairs of runs (their medians are compared)")
     args = parser.parse_args()
     return drain(args) if args.drain else sustained(args)
 
