@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.values import CqlMap, UdtValue
+from cdc_replicator.types.values import CounterShard, CounterValue, CqlMap, UdtValue
 
 Mask = Callable[[Any], Any]
 """Masks one decoded value (None in, None out)."""
@@ -202,5 +202,18 @@ def presence_fn() -> Mask:
 
     def mask(value: Any) -> Any:
         return None if value is None else True
+
+    return mask
+
+
+def counter_presence_fn() -> Mask:
+    """``null`` over a whole counter: each replica's shard stays (so the counter, and the row it may
+    alone keep alive, still exists), with its clock and running total zeroed (so nothing of the
+    count, nor how often it changed, is left)."""
+
+    def mask(value: Any) -> Any:
+        if value is None:
+            return None
+        return CounterValue(CounterShard(shard.counter_id, 0, 0) for shard in value)
 
     return mask

@@ -15,17 +15,30 @@ Rule resolution, per column: the first rule (in policy order) without a ``path``
 whole column and wins; otherwise each path rule masks its path, the first rule per path
 wins, and a path inside an already-masked path is left to the outer rule.
 
-A ``null`` rule over a whole simple column (not a counter, not a path) *hides* the column:
-its cells keep their liveness but never their value. A live cell becomes ``True``, a
-tombstone stays null, and the destination type is ``boolean``: a presence flag, so that a
-row that exists in Cassandra only through that cell (an ``UPDATE`` writes no row marker)
-still exists at the destination, and write times, TTLs and tombstones keep their meaning in
-the sinks' registers. ``TablePlan.hidden`` names these columns: the sinks' views project
-NULL for them (users see a null column, as the rule says) while still reading the flag to
-decide whether a row exists. It discloses only that a cell exists, which the row's existence
-discloses anyway. A nulled *multi-cell* column (non-frozen collection or UDT) is still left
-out of events: its element keys (set elements, map keys) are values themselves, and a
-presence flag per element would need them; a row alive only through such a column vanishes.
+A ``null`` rule over a whole column (not a path) *hides* the column: its cells keep their
+liveness but never their value, so that a row that exists in Cassandra only through that
+column (an ``UPDATE`` writes no row marker; a counter table has none at all) still exists at
+the destination, and write times, TTLs and tombstones keep their meaning in the sinks'
+registers. How depends on how the column is stored:
+
+- a simple column: a live cell becomes ``True`` (a tombstone stays null), and the destination
+  type is ``boolean``, a presence flag;
+- a counter: each replica's shard stays with its clock and running total zeroed, and the type
+  stays ``counter`` (the sinks' counter rules, such as a counter tombstone always winning, apply
+  unchanged);
+- a non-frozen list or UDT: each element cell keeps its key (a list's timeuuid, a UDT's field
+  name: neither is a value) and its value becomes ``True``; the type becomes ``list<boolean>``
+  or the UDT with every field ``boolean``.
+
+``TablePlan.hidden`` names these columns: the sinks' views project NULL for them (users see a
+null column, as the rule says) while still reading them to decide whether a row exists. That
+discloses only that a cell exists, which the row's existence discloses anyway.
+
+A nulled non-frozen *set* or *map* cannot be hidden: its element keys (set elements, map keys)
+are values themselves, and a presence per element would need them. It is left out of events,
+so a row alive only through such a column does not appear at destinations; ``dropped_columns``
+names these columns so the replicator can warn at start-up (mask such a column by path with
+``hash`` or ``hmac`` instead to keep its rows).
 
 Where a value identifies something (a partition-key or clustering column, a map key, a set
 element) only ``hash`` and ``hmac`` are accepted: they are deterministic and injective, so
@@ -50,6 +63,7 @@ from cdc_replicator.masking.actions import (
     TEXT_KINDS,
     KeyMaterial,
     Mask,
+    counter_presence_fn,
     encoder_for,
     hash_fn,
     hmac_fn,
@@ -117,7 +131,7 @@ class ColumnPlan:
     cell_steps: tuple[tuple[int, CellMask], ...] = ()
     """For the cells of a multi-cell column: ``(audit slot, cell mask)`` in order."""
     drop_slot: int | None = None
-    """A multi-cell column nulled as a whole: left out of events (counted in this slot)."""
+    """A set or map nulled as a whole: left out of events (counted in this slot)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +150,13 @@ class TablePlan:
     clustering: tuple[ColumnPlan | None, ...]
     """Per clustering position, its plan if masked (range bounds are positional)."""
     hidden: frozenset[str] = frozenset()
-    """Columns whose cells keep their liveness only: ``True`` for a live cell (destination type
-    boolean); views must show them as NULL (see the module docstring)."""
+    """Columns whose cells keep their liveness only (presence flags, zeroed counter shards);
+    views must show them as NULL (see the module docstring)."""
+
+    @property
+    def dropped_columns(self) -> tuple[str, ...]:
+        """Sets and maps nulled as a whole: left out of events (see the module docstring)."""
+        return tuple(name for name, column in self.columns.items() if column.drop_slot is not None)
 
     @property
     def masks_anything(self) -> bool:
@@ -260,24 +279,33 @@ def _result_type(rule: MaskingRule, leaf_type: CqlType) -> CqlType:
 
 
 PRESENCE = CqlType("boolean")
-"""The destination type of a hidden column (see the module docstring)."""
+"""The destination type of a hidden simple column, and of a hidden list's or UDT's elements."""
+_KEYED_BY_VALUE = frozenset({"set", "map"})
+"""Multi-cell kinds whose element keys are values: they cannot be hidden, only left out."""
 
 
 def hides(source_type: CqlType, rules: Iterable[MaskingRule]) -> bool:
-    """Whether ``rules`` (as resolved) hide a column of ``source_type``: ``null`` over the whole of a
-    simple, non-counter column, which keeps only its cells' liveness (a presence flag)."""
-    return (
-        not source_type.multi_cell
-        and source_type.kind != "counter"
-        and any(rule.action == Action.NULL and not rule.match.path for rule in rules)
-    )
+    """Whether ``rules`` (as resolved) hide a column of ``source_type``: ``null`` over the whole
+    column, which keeps only its cells' liveness (see the module docstring). Not for a non-frozen
+    set or map, whose element keys are values."""
+    if source_type.multi_cell and source_type.kind in _KEYED_BY_VALUE:
+        return False
+    return any(rule.action == Action.NULL and not rule.match.path for rule in rules)
+
+
+def _hidden_type(source_type: CqlType) -> CqlType:
+    if source_type.kind == "counter":
+        return source_type
+    if source_type.multi_cell:  # a list or a UDT: every element or field becomes a presence flag
+        return replace(source_type, params=tuple(PRESENCE for _ in source_type.params))
+    return PRESENCE
 
 
 def masked_type(source_type: CqlType, rules: Iterable[MaskingRule]) -> CqlType:
     """The destination type of a column of ``source_type`` masked by ``rules`` (as resolved)."""
     rules = list(rules)
     if hides(source_type, rules):
-        return PRESENCE
+        return _hidden_type(source_type)
     result = source_type
     for rule in rules:
         path = tuple(rule.match.path)
@@ -479,6 +507,17 @@ def _cell_mask(column_type: CqlType, path: tuple[str, ...], leaf: Mask) -> CellM
     return value_cell
 
 
+def _present_cell(cell: Cell) -> Cell:
+    """One element of a hidden list or UDT: its key stays, its value becomes a presence flag."""
+    if cell.value is None:
+        return cell
+    return Cell(True, cell.timestamp, cell.ttl, cell.local_deletion_time, cell.deleted, cell.path)
+
+
+def _hiding_mask(column_type: CqlType) -> Mask:
+    return counter_presence_fn() if column_type.kind == "counter" else presence_fn()
+
+
 def compile_table(spec: MaskingPolicySpec, table: TableSchema, keys: Mapping[str, KeyMaterial]) -> TablePlan:
     """The plan masking ``table``'s events; raises ``PolicyError`` if the policy does not fit."""
     problems = check_table(spec, table, keys)
@@ -513,14 +552,18 @@ def compile_table(spec: MaskingPolicySpec, table: TableSchema, keys: Mapping[str
                     ".".join(path),
                 )
             )
-            leaf_type, _ = _leaf(column.type, path)
-            leaf = presence_fn() if hide else _leaf_mask(rule, leaf_type, keys)
-            if not column.type.multi_cell:
-                steps.append((slot, _at_path(column.type, path, leaf)))
+            if hide and column.type.multi_cell:
+                cell_steps.append((slot, _present_cell))
+            elif hide:
+                steps.append((slot, _hiding_mask(column.type)))
+            elif not column.type.multi_cell:
+                leaf_type, _ = _leaf(column.type, path)
+                steps.append((slot, _at_path(column.type, path, _leaf_mask(rule, leaf_type, keys))))
             elif path:
-                cell_steps.append((slot, _cell_mask(column.type, path, leaf)))
+                leaf_type, _ = _leaf(column.type, path)
+                cell_steps.append((slot, _cell_mask(column.type, path, _leaf_mask(rule, leaf_type, keys))))
             else:
-                drop_slot = slot  # null over a whole multi-cell column (anything else was rejected)
+                drop_slot = slot  # null over a whole set or map (anything else was rejected)
         columns[column.name] = ColumnPlan(
             column.name,
             column.kind,

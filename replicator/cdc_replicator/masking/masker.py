@@ -29,6 +29,8 @@ from cdc_replicator.masking.keys import KeySnapshot
 from cdc_replicator.masking.policy import MaskingPolicySpec
 from cdc_replicator.schema.model import TableSchema
 
+_LOG = logging.getLogger("cdc_replicator.masking")
+
 
 class KeyProvider(Protocol):
     def snapshot(self) -> KeySnapshot: ...
@@ -68,8 +70,24 @@ class Masker:
         if cached is not None and cached[0] == table.generation and cached[1] == snapshot.generation:
             return cached[2]
         plan = compile_table(self.spec, table, snapshot.keys)
+        if cached is None or cached[0] != table.generation:  # once per table schema, not per key rotation
+            self._warn_dropped(plan)
         self._plans[table.id] = (table.generation, snapshot.generation, plan)
         return plan
+
+    def _warn_dropped(self, plan: TablePlan) -> None:
+        for name in plan.dropped_columns:
+            slot = plan.columns[name].drop_slot
+            rule = plan.audit[slot].rule if slot is not None else "?"
+            _LOG.warning(
+                "masking rule %r nulls %s.%s.%s, a set or map: its elements are values, so the column "
+                "is left out of events, and a row that exists only through it will not appear at "
+                "destinations (to keep such rows, mask its [element] or [key] with hash or hmac instead)",
+                rule,
+                plan.keyspace,
+                plan.table,
+                name,
+            )
 
     def mask_batch(
         self, events: Sequence[ChangeEvent], table_of: Callable[[ChangeEvent], TableSchema | None]

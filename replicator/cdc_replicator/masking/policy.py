@@ -75,7 +75,9 @@ class Action(StrEnum):
     PARTIAL = "partial"
     """Text only: keep the last ``keepLast`` characters, replace the others by ``maskChar``."""
     NULL = "null"
-    """The value becomes null."""
+    """The value becomes null. Over a whole column, the cells' liveness is kept (the destination
+    holds presence flags, shown as NULL) so rows alive only through the column stay; except for
+    non-frozen sets and maps, whose elements are values: those are left out (see the engine)."""
 
 
 DETERMINISTIC_INJECTIVE = frozenset({Action.HASH, Action.HMAC})

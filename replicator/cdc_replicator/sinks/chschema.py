@@ -18,10 +18,10 @@ columns, so every insert order, duplicate and replay merges to the same state:
 ``ks_t``              a view with the current rows (``GROUP BY`` + ``max``, never ``FINAL``),
                       applying deletions, drop times and TTL expiry at query time.
 
-A column masked by ``null`` as a whole (*hidden*, ``layout.ValueColumn.hidden``) is a simple
-column of type ``Bool`` holding a presence flag (true live, NULL tombstone): its register
-merges as any other, the view reads it to decide whether the row exists, and shows the
-column as a ``Nullable(Bool)`` NULL.
+A column masked by ``null`` as a whole (*hidden*, ``layout.ValueColumn.hidden``) holds only
+its cells' liveness (presence flags, or counter shards with zero counts; see
+``cdc_replicator.masking.engine``) and is stored and merged as any column of its kind: the view
+reads it to decide whether the row exists, and shows the column as a typed NULL.
 
 Write timestamps are assumed positive (0 means "none" in defaults), as clients' are.
 """

@@ -79,17 +79,29 @@ def newest_timestamp(event: ChangeEvent) -> int:
     return newest
 
 
-def history_row(event: ChangeEvent, hidden: frozenset[str] = frozenset()) -> HistoryRow:
-    """The history row of ``event``; ``hidden`` columns (masked by ``null``, holding a presence
-    flag) show a null value, as the current-state view does, with their write time and TTL."""
-    key: dict[str, Any] = {k: to_json(v) for k, v in event.partition_key.items()}
-    key.update({k: to_json(v) for k, v in event.clustering.items()})
-    change = change_to_json(event)
+def _hide_values(change: dict[str, Any], hidden: frozenset[str]) -> None:
     cells = change.get("cells")
-    if hidden and cells:
+    if cells:
         for name in hidden & cells.keys():
             if "value" in cells[name]:
                 cells[name]["value"] = None
+    collections = change.get("collections")
+    if collections:
+        for name in hidden & collections.keys():
+            for element in collections[name]["elements"]:
+                if "value" in element:
+                    element["value"] = None
+
+
+def history_row(event: ChangeEvent, hidden: frozenset[str] = frozenset()) -> HistoryRow:
+    """The history row of ``event``; ``hidden`` columns (masked by ``null``, holding presence flags
+    or zeroed counter shards) show null values, as the current-state view does, with their write
+    times, TTLs and (for lists and UDTs) element keys."""
+    key: dict[str, Any] = {k: to_json(v) for k, v in event.partition_key.items()}
+    key.update({k: to_json(v) for k, v in event.clustering.items()})
+    change = change_to_json(event)
+    if hidden:
+        _hide_values(change, hidden)
     if event.static:
         key["_static"] = True
         change["static"] = True

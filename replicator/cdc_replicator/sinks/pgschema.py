@@ -17,11 +17,11 @@ For a Cassandra table ``ks.t`` (target ``ks_t``) the destination schema holds:
                       deletions, drop times and TTL expiry (at query time, so expired cells
                       disappear when they expire, with nothing to rewrite).
 
-A column masked by ``null`` as a whole (*hidden*, ``layout.ValueColumn.hidden``) is a simple
-column of type ``boolean`` holding a presence flag (TRUE live, NULL tombstone): its register
-merges as any other, the view reads it to decide whether the row exists (a row written by
-``UPDATE`` has no row marker and lives through its cells), and shows the column as
-``NULL::boolean``.
+A column masked by ``null`` as a whole (*hidden*, ``layout.ValueColumn.hidden``) holds only
+its cells' liveness (presence flags, or counter shards with zero counts; see
+``cdc_replicator.masking.engine``) and is stored and merged as any column of its kind. The view
+reads it to decide whether the row exists (a row written by ``UPDATE`` has no row marker and
+lives through its cells, a counter table's rows always do) and shows the column as NULL.
 
 Every merge is a per-column maximum or a last-writer-wins register compare, so it is
 idempotent and commutative: replays and replica duplicates change nothing.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,9 @@ from typing import Any
 import pytest
 from cdc_replicator.events import Bound, Cell, Deletion, Operation
 from cdc_replicator.masking.actions import KeyMaterial
+from cdc_replicator.masking.audit import MaskingMetrics
 from cdc_replicator.masking.engine import (
+    PRESENCE,
     PolicyError,
     check_policy,
     compile_table,
@@ -25,8 +28,11 @@ from cdc_replicator.masking.engine import (
     range_survives_masking,
     unmatched_rules,
 )
+from cdc_replicator.masking.keys import StaticKeys
+from cdc_replicator.masking.masker import Masker
 from cdc_replicator.types.cql import parse_type
-from cdc_replicator.types.values import CqlMap, UdtValue
+from cdc_replicator.types.values import CounterShard, CounterValue, CqlMap, UdtValue
+from prometheus_client import CollectorRegistry
 
 from tests.unit.masking.support import make_event, make_table, policy
 
@@ -344,6 +350,7 @@ def test_multi_cell_collections_and_udts_are_masked_cell_by_cell(keys: dict[str,
             ("phones", "list<text>"),
             ("home", "contact"),
             ("gone", "list<text>"),
+            ("tags", "set<text>"),
         ],
     )
     spec = policy(
@@ -353,6 +360,7 @@ def test_multi_cell_collections_and_udts_are_masked_cell_by_cell(keys: dict[str,
         rule("phones", "phones", "partial", ["element"], keepLast=2),
         rule("home-email", "home", "hash", ["email"], saltRef="pepper"),
         rule("gone", "gone", "null"),
+        rule("tags", "tags", "null"),
     )
     plan = compile_table(spec, table, keys)
     timeuuid = uuid.uuid1()
@@ -364,7 +372,8 @@ def test_multi_cell_collections_and_udts_are_masked_cell_by_cell(keys: dict[str,
             "attrs": [Cell("123-45-6789", 5, path="ssn"), Cell(None, 6, deleted=True, path="old-secret")],
             "phones": [Cell("5550100", 5, path=timeuuid)],
             "home": [Cell("h@x", 5, path="email"), Cell("555", 5, path="phone")],
-            "gone": [Cell("x", 5, path=timeuuid)],
+            "gone": [Cell("x", 5, path=timeuuid), Cell(None, 6, deleted=True, path=uuid.UUID(int=1))],
+            "tags": [Cell(None, 5, path="secret-tag")],
         },
     )
     counts = plan.new_counts()
@@ -377,7 +386,14 @@ def test_multi_cell_collections_and_udts_are_masked_cell_by_cell(keys: dict[str,
     ]
     assert [(c.path, c.value) for c in complex_columns["phones"].cells] == [(timeuuid, "*****00")]
     assert [(c.path, c.value) for c in complex_columns["home"].cells] == [("email", salted(b"h@x")), ("phone", "555")]
-    assert "gone" not in complex_columns
+    # A nulled list keeps its elements' keys (timeuuids) and liveness, never their values.
+    assert [(c.path, c.value, c.deleted) for c in complex_columns["gone"].cells] == [
+        (timeuuid, True, False),
+        (uuid.UUID(int=1), None, True),
+    ]
+    # A nulled set's element keys are its values: it is left out of events altogether.
+    assert "tags" not in complex_columns
+    assert plan.dropped_columns == ("tags",)
     assert dict(zip((k.field for k in plan.audit), counts, strict=True)) == {
         "emails.element": 1,
         "attrs.key": 2,
@@ -385,6 +401,7 @@ def test_multi_cell_collections_and_udts_are_masked_cell_by_cell(keys: dict[str,
         "phones.element": 1,
         "home.email": 1,
         "gone": 1,
+        "tags": 1,
     }
 
 
@@ -429,34 +446,52 @@ def test_counters_can_only_be_nulled(keys: dict[str, KeyMaterial]) -> None:
     assert str(compile_table(policy(rule("n", "n", "null")), table, keys).destination_types["n"]) == "counter"
 
 
-def test_null_over_a_whole_simple_column_keeps_only_liveness(keys: dict[str, KeyMaterial]) -> None:
-    # A row written by UPDATE lives through its cells: a nulled column must stay a live register
-    # (a presence flag) so the row does not vanish at the destination; views show it as NULL.
+def test_null_over_a_whole_column_keeps_only_liveness(keys: dict[str, KeyMaterial]) -> None:
+    # A row written by UPDATE lives through its cells (a counter table's rows always do): a nulled
+    # column must stay live (presence flags, zeroed counter shards) so the row does not vanish at
+    # the destination; views show it as NULL.
     table = make_table(
         "ks",
         "t",
         [("id", "int")],
         [],
-        [("d", "text"), ("f", "frozen<map<text, text>>"), ("s", "set<text>"), ("n", "counter")],
+        [
+            ("d", "text"),
+            ("f", "frozen<map<text, text>>"),
+            ("s", "set<text>"),
+            ("m", "map<text, text>"),
+            ("l", "list<text>"),
+            ("u", "contact"),
+            ("n", "counter"),
+        ],
     )
-    spec = policy(
-        rule("d", "d", "null"),
-        rule("f", "f", "null"),
-        rule("s", "s", "null"),
-        rule("n", "n", "null"),
-    )
+    spec = policy(*(rule(n, n, "null") for n in ("d", "f", "s", "m", "l", "u", "n")))
     plan = compile_table(spec, table, keys)
-    assert plan.hidden == {"d", "f"}  # not multi-cell columns (dropped) nor counters (shards)
-    assert {n: str(plan.destination_types[n]) for n in ("d", "f", "s", "n")} == {
+    assert plan.hidden == {"d", "f", "l", "u", "n"}  # not sets and maps: their element keys are values
+    assert plan.dropped_columns == ("s", "m")
+    assert {n: str(plan.destination_types[n]) for n in ("d", "f", "s", "m", "l", "u", "n")} == {
         "d": "boolean",
         "f": "boolean",
         "s": "set<text>",
+        "m": "map<text, text>",
+        "l": "list<boolean>",
+        "u": str(replace(table.columns[b"u"].type, params=(PRESENCE, PRESENCE))),
         "n": "counter",
     }
-    live = mask_event(plan, make_event(table, {"id": 1}, cells={"d": "ICD-2", "f": CqlMap([("a", "b")])}), [0] * 4)
-    assert {n: c.value for n, c in live.cells.items()} == {"d": True, "f": True}
+    replica = uuid.UUID(int=7)
+    shards = CounterValue([CounterShard(replica, 12, 345)])
+    live = mask_event(
+        plan,
+        make_event(table, {"id": 1}, cells={"d": "ICD-2", "f": CqlMap([("a", "b")]), "n": shards}),
+        plan.new_counts(),
+    )
+    assert {n: c.value for n, c in live.cells.items()} == {
+        "d": True,
+        "f": True,
+        "n": CounterValue([CounterShard(replica, 0, 0)]),  # the replica stays, the count and clock go
+    }
     tombstone = make_event(table, {"id": 1}, cells={"d": None})
-    assert mask_event(plan, tombstone, [0] * 4) is tombstone
+    assert mask_event(plan, tombstone, plan.new_counts()) is tombstone
 
 
 def test_values_under_one_map_key_are_masked_by_key(keys: dict[str, KeyMaterial]) -> None:
@@ -502,3 +537,22 @@ def test_a_whole_value_rule_covers_keyed_value_rules_and_mixed_types_are_refused
     assert [k.rule for k in compile_table(spec, table, keys).audit] == ["all"]
     with pytest.raises(PolicyError, match=r"would mix int and text values in one map: mask every value"):
         compile_table(policy(rule("score", "scores", "hmac", ["value[math]"], keyRef="tokens")), table, keys)
+
+
+def test_a_nulled_set_is_named_in_a_warning_once_per_schema(
+    keys: dict[str, KeyMaterial], caplog: pytest.LogCaptureFixture
+) -> None:
+    table = make_table("ks", "t", [("id", "int")], [], [("tags", "set<text>"), ("l", "list<text>")])
+    masker = Masker(
+        policy(rule("no-tags", "tags", "null"), rule("no-l", "l", "null")),
+        StaticKeys(keys),
+        MaskingMetrics(CollectorRegistry()),
+    )
+    with caplog.at_level("WARNING", logger="cdc_replicator.masking"):
+        masker.plan(table)
+        masker.plan(table)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "cdc_replicator.masking"]
+    assert len(warnings) == 1
+    assert "'no-tags'" in warnings[0]
+    assert "ks.t.tags" in warnings[0]
+    assert "ks.t.l" not in warnings[0]
