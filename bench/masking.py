@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from cdc_replicator.events import Cell, ChangeEvent, Operation, Position
@@ -101,10 +102,13 @@ def events(schema: TableSchema) -> list[ChangeEvent]:
                 table=schema.name,
                 table_id=schema.id,
                 operation=Operation.UPSERT,
-                partition_key={"id": uuid.UUID(int=i)},
-                clustering={},
+                # Read-only views, as the decoder makes them (copying one costs more than a dict).
+                partition_key=MappingProxyType({"id": uuid.UUID(int=i)}),
+                clustering=MappingProxyType({}),
                 position=Position(1, i),
-                cells={name: Cell(v, 1_700_000_000_000_000 + i) for (name, _), v in zip(COLUMNS, values, strict=True)},
+                cells=MappingProxyType(
+                    {name: Cell(v, 1_700_000_000_000_000 + i) for (name, _), v in zip(COLUMNS, values, strict=True)}
+                ),
             )
         )
     return out

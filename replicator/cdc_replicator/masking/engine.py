@@ -51,11 +51,9 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
-from functools import partial
-from operator import attrgetter
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from cdc_replicator.events import Bound, Cell, ChangeEvent, ComplexColumn, Operation
 from cdc_replicator.masking.actions import (
@@ -83,6 +81,7 @@ from cdc_replicator.schema.model import ColumnDef, TableSchema
 from cdc_replicator.types.cql import CqlType
 from cdc_replicator.types.values import CqlMap, UdtValue
 
+T = TypeVar("T")
 CellMask = Callable[[Cell], Cell]
 """Masks one cell of a multi-cell column; returns the same object when the rule does not touch it."""
 PRIMARY_KEY_KINDS = frozenset({"partition_key", "clustering"})
@@ -152,6 +151,10 @@ class TablePlan:
     hidden: frozenset[str] = frozenset()
     """Columns whose cells keep their liveness only (presence flags, zeroed counter shards);
     views must show them as NULL (see the module docstring)."""
+    key_columns: Mapping[str, ColumnPlan] = field(default_factory=lambda: MappingProxyType({}))
+    """The masked partition-key and clustering columns (``columns`` restricted to them)."""
+    value_columns: tuple[tuple[str, tuple[tuple[int, Mask], ...]], ...] = ()
+    """``(name, steps)`` of every other masked column, in the shape ``mask_event`` walks."""
 
     @property
     def dropped_columns(self) -> tuple[str, ...]:
@@ -583,6 +586,8 @@ def compile_table(spec: MaskingPolicySpec, table: TableSchema, keys: Mapping[str
         tuple(audit),
         clustering,
         frozenset(hidden),
+        MappingProxyType({n: c for n, c in columns.items() if c.kind in PRIMARY_KEY_KINDS}),
+        tuple((n, c.steps) for n, c in columns.items() if c.kind not in PRIMARY_KEY_KINDS),
     )
 
 
@@ -604,6 +609,14 @@ def _mask_value(column: ColumnPlan, value: Any, counts: list[int]) -> Any:
     return value
 
 
+def _writable(values: Mapping[str, T]) -> dict[str, T]:
+    """A mutable copy. The decoder hands out read-only views: ``dict(view)`` copies them key by
+    key through the mapping protocol, ``view.copy()`` copies the dict underneath (10x faster)."""
+    if isinstance(values, MappingProxyType | dict):
+        return values.copy()
+    return dict(values)
+
+
 def _mask_key(values: Mapping[str, Any], columns: Mapping[str, ColumnPlan], counts: list[int]) -> Mapping[str, Any]:
     out: dict[str, Any] | None = None
     for name, value in values.items():
@@ -611,32 +624,38 @@ def _mask_key(values: Mapping[str, Any], columns: Mapping[str, ColumnPlan], coun
         if column is None or value is None:
             continue
         if out is None:
-            out = dict(values)
+            out = _writable(values)
         out[name] = _mask_value(column, value, counts)
     return values if out is None else MappingProxyType(out)
 
 
-_new_cell = partial(tuple.__new__, Cell)
-"""``Cell`` from a tuple of its fields, without ``NamedTuple.__new__``'s argument handling (the hot path)."""
+_tuple_new = tuple.__new__
+if Cell._fields != ("value", "timestamp", "ttl", "local_deletion_time", "deleted", "path"):  # pragma: no cover
+    raise ImportError("masking.engine rebuilds Cell positionally: update _mask_cells for its new fields")
 
 
-def _mask_cells(cells: Mapping[str, Cell], columns: Mapping[str, ColumnPlan], counts: list[int]) -> Mapping[str, Cell]:
-    # Walk the (few) masked columns, not every cell of the event.
+def _mask_cells(
+    cells: Mapping[str, Cell], columns: tuple[tuple[str, tuple[tuple[int, Mask], ...]], ...], counts: list[int]
+) -> Mapping[str, Cell]:
+    # Walk the (few) masked columns, not every cell of the event; rebuild cells with
+    # ``tuple.__new__`` rather than ``Cell(...)`` (NamedTuple's argument handling costs 3x).
     out: dict[str, Cell] | None = None
-    for name, column in columns.items():
+    for name, steps in columns:
         cell = cells.get(name)
-        if cell is None or cell.value is None:
+        if cell is None:
             continue
-        if not column.steps:
+        value = cell[0]
+        if value is None:
+            continue
+        if not steps:
             # A masked column arriving in a shape its plan does not cover: refuse rather than leak.
             raise MaskingError(f"column {name!r} arrived as a simple cell but is planned as a multi-cell column")
         if out is None:
-            out = dict(cells)
-        value = cell.value
-        for slot, mask in column.steps:
+            out = _writable(cells)
+        for slot, mask in steps:
             value = mask(value)
             counts[slot] += 1
-        out[name] = _new_cell((value, *cell[1:]))
+        out[name] = _tuple_new(Cell, (value, cell[1], cell[2], cell[3], cell[4], cell[5]))
     return cells if out is None else MappingProxyType(out)
 
 
@@ -649,7 +668,7 @@ def _mask_complex(
         if column is None:
             continue
         if out is None:
-            out = dict(complex_columns)
+            out = _writable(complex_columns)
         if column.drop_slot is not None:
             del out[name]
             counts[column.drop_slot] += len(complex_column.cells)
@@ -678,11 +697,32 @@ def _mask_bound(bound: Bound | None, plan: TablePlan, counts: list[int]) -> Boun
     return Bound(tuple(values), bound.inclusive)
 
 
-# ``dataclasses.replace`` costs more than masking three columns; a positional rebuild from the
-# dataclass's own field list is as robust to new fields and several times cheaper.
-_EVENT_NAMES = tuple(f.name for f in fields(ChangeEvent))
-_EVENT_INDEX = {name: i for i, name in enumerate(_EVENT_NAMES)}
-_event_fields = attrgetter(*_EVENT_NAMES)
+_MASKED_PARTS = ("partition_key", "clustering", "cells", "complex", "range_start", "range_end")
+
+
+def _compile_rebuild() -> Callable[..., ChangeEvent]:
+    """``rebuild(event, *parts)``: a copy of ``event`` with its ``_MASKED_PARTS`` replaced.
+
+    ``dataclasses.replace`` costs more than masking three columns, and even the frozen dataclass's
+    own ``__init__`` (one ``object.__setattr__`` per field) costs twice this: a new object whose
+    slots are set through their descriptors. Written out once from the dataclass's own field
+    list, so a field added to ``ChangeEvent`` is carried over."""
+    names = [f.name for f in fields(ChangeEvent)]
+    missing = set(_MASKED_PARTS) - set(names)
+    if missing or hasattr(ChangeEvent, "__post_init__"):  # pragma: no cover - keep in step with ChangeEvent
+        raise ImportError("masking.engine copies ChangeEvent slot by slot: update _compile_rebuild")
+    namespace: dict[str, Any] = {"_new": object.__new__, "ChangeEvent": ChangeEvent}
+    lines = ["def rebuild(event, " + ", ".join(f"_{n}" for n in _MASKED_PARTS) + "):", "    new = _new(ChangeEvent)"]
+    for name in names:
+        namespace[f"_set_{name}"] = getattr(ChangeEvent, name).__set__
+        lines.append(f"    _set_{name}(new, {f'_{name}' if name in _MASKED_PARTS else f'event.{name}'})")
+    lines.append("    return new")
+    exec("\n".join(lines), namespace)  # noqa: S102 - built from the dataclass's field names only
+    rebuild: Callable[..., ChangeEvent] = namespace["rebuild"]
+    return rebuild
+
+
+_rebuild = _compile_rebuild()
 
 
 def mask_event(plan: TablePlan, event: ChangeEvent, counts: list[int]) -> ChangeEvent:
@@ -690,15 +730,16 @@ def mask_event(plan: TablePlan, event: ChangeEvent, counts: list[int]) -> Change
 
     Unmasked events come back as the same object; masked ones share every unmasked part.
     """
-    columns = plan.columns
-    if not columns:
+    if not plan.columns:
         return event
-    partition_key = _mask_key(event.partition_key, columns, counts)
-    clustering = _mask_key(event.clustering, columns, counts)
-    cells = _mask_cells(event.cells, columns, counts)
-    complex_columns = _mask_complex(event.complex, columns, counts)
+    partition_key, clustering = event.partition_key, event.clustering
+    if plan.key_columns:
+        partition_key = _mask_key(partition_key, plan.key_columns, counts)
+        clustering = _mask_key(clustering, plan.key_columns, counts)
+    cells = _mask_cells(event.cells, plan.value_columns, counts) if event.cells else event.cells
+    complex_columns = _mask_complex(event.complex, plan.columns, counts) if event.complex else event.complex
     range_start, range_end = event.range_start, event.range_end
-    if event.operation == Operation.DELETE_RANGE and any(plan.clustering):
+    if event.operation == Operation.DELETE_RANGE and plan.key_columns:
         range_start = _mask_bound(range_start, plan, counts)
         range_end = _mask_bound(range_end, plan, counts)
     if (
@@ -710,17 +751,7 @@ def mask_event(plan: TablePlan, event: ChangeEvent, counts: list[int]) -> Change
         and range_end is event.range_end
     ):
         return event
-    values = list(_event_fields(event))
-    for name, value in (
-        ("partition_key", partition_key),
-        ("clustering", clustering),
-        ("cells", cells),
-        ("complex", complex_columns),
-        ("range_start", range_start),
-        ("range_end", range_end),
-    ):
-        values[_EVENT_INDEX[name]] = value
-    return ChangeEvent(*values)
+    return _rebuild(event, partition_key, clustering, cells, complex_columns, range_start, range_end)
 
 
 def range_survives_masking(plan: TablePlan, event: ChangeEvent) -> bool:

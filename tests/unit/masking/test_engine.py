@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -556,3 +556,25 @@ def test_a_nulled_set_is_named_in_a_warning_once_per_schema(
     assert "'no-tags'" in warnings[0]
     assert "ks.t.tags" in warnings[0]
     assert "ks.t.l" not in warnings[0]
+
+
+def test_a_masked_event_keeps_every_other_field(keys: dict[str, KeyMaterial]) -> None:
+    # mask_event copies ChangeEvent slot by slot (see _compile_rebuild): nothing may be left behind.
+    table = make_table("ks", "t", [("id", "int")], [("day", "text")], [("email", "text")])
+    plan = compile_table(policy(hmac_rule("email", "email")), table, keys)
+    event = make_event(
+        table,
+        {"id": 1},
+        {"day": "mon"},
+        cells={"email": "a@x"},
+        index=3,
+        static=False,
+        deletion=Deletion(4, 5),
+        durable=False,
+    )
+    masked = mask_event(plan, event, plan.new_counts())
+    assert masked.cells["email"].value == token(b"a@x")
+    for f in fields(event):
+        if f.name != "cells":
+            assert getattr(masked, f.name) is getattr(event, f.name), f.name
+    assert masked == replace(event, cells=masked.cells)
