@@ -6,7 +6,7 @@ from typing import Any
 
 from cdc_replicator.config import Destination
 from cdc_replicator.sinks.base import Sink, TypesOf
-from cdc_replicator.sinks.clickhouse import ClickHouseSink, connect, https_context
+from cdc_replicator.sinks.clickhouse import ClickHouseSink, connect, host_port, https_context
 from cdc_replicator.sinks.postgres import PostgresSink
 from cdc_replicator.sinks.timescale import TimescaleSink
 from cdc_replicator.tls import client_context
@@ -46,6 +46,7 @@ def build_sink(destination: Destination, *, pipeline: str, node: str, types_of: 
         return TimescaleSink(destination.name, None, time_columns=time_columns, **common)
     endpoint, database = destination.endpoint, destination.database
     context = https_context(endpoint, destination.tls)
+    host, port = host_port(endpoint)
     return ClickHouseSink(
         destination.name,
         None,
@@ -55,4 +56,5 @@ def build_sink(destination: Destination, *, pipeline: str, node: str, types_of: 
         node=node,
         targets=targets,
         types_of=types_of,
+        tls=None if context is None else (f"{host}:{port}", context),
     )

@@ -43,15 +43,21 @@ def _convert(column: ValueColumn | None, cql: CqlType) -> Convert:
     return converter(cql)
 
 
+def host_port(endpoint: str) -> tuple[str, int]:
+    """Where an HTTP(S) endpoint points (ClickHouse's default ports: 8123, 8443 over TLS)."""
+    url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+    return url.hostname or "localhost", url.port or (8443 if url.scheme == "https" else 8123)
+
+
 def https_context(endpoint: str, tls: Tls | None) -> ssl.SSLContext | None:
     """The TLS context for an ``https://`` endpoint (None for any other): ``tls`` if given, else the
     default policy (system CAs, TLS 1.2 minimum). https:// means TLS even where ``tls`` says
     ``enabled: false``. Unloadable files raise ``TlsConfigError`` here, when the sink is built."""
     if not endpoint.startswith("https://"):
         return None
-    url = urlparse(endpoint)
+    host, port = host_port(endpoint)
     policy = tls if tls is not None and tls.enabled else Tls()
-    return client_context(policy, f"{url.hostname}:{url.port or 8443}")
+    return client_context(policy, f"{host}:{port}")
 
 
 def _keep_pandas_out() -> None:
@@ -84,7 +90,7 @@ def connect(
     if endpoint.startswith("chdb:"):
         return clickhouse_connect.get_client(interface="chdb", dsn=endpoint)
     url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
-    host, port = url.hostname or "localhost", url.port or (8443 if url.scheme == "https" else 8123)
+    host, port = host_port(endpoint)
     kwargs: dict[str, Any] = {}
     if url.scheme == "https":
         from clickhouse_connect.driver.httputil import get_pool_manager  # noqa: PLC0415
@@ -146,9 +152,11 @@ class ClickHouseSink:
         targets: dict[str, str] | None = None,
         types_of: TypesOf | None = None,
         connect: Callable[[], Any] | None = None,
+        tls: tuple[str, ssl.SSLContext] | None = None,
     ) -> None:
         """``client`` may be None with ``connect`` given: the client is then made on ``start``,
-        so a server down at start is retried like any other outage."""
+        so a server down at start is retried like any other outage. ``tls`` (``host:port`` and
+        the context) lets a TLS failure at any time, not only at connect, name its reason."""
         self.name = name
         self.client = client
         self._connect = connect
@@ -159,6 +167,7 @@ class ClickHouseSink:
         self.types_of = types_of
         self._tables = TableCache(_Table, self.targets, types_of)
         self._ready: set[tuple[Any, ...]] = set()
+        self.tls = tls
         self._lock = _client_lock(client)
         """chDB sessions are not thread-safe (and sinks may share one); HTTP clients are, but cheap to serialize."""
 
@@ -172,7 +181,10 @@ class ClickHouseSink:
         except DestinationError:
             raise
         except Exception as exc:  # clickhouse-connect raises its own and driver-specific errors
-            raise DestinationError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+            # A handshake can fail mid-run too (a pooled connection renewed against a rotated
+            # certificate): say so as at connect, "TLS to host:port failed: <reason>".
+            why = explain(exc, *self.tls) if self.tls is not None else None
+            raise DestinationError(f"{self.name}: {why or f'{type(exc).__name__}: {exc}'}") from exc
 
     async def start(self) -> None:
         def create() -> None:

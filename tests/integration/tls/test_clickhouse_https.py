@@ -18,6 +18,7 @@ from cdc_replicator.config import Destination
 from cdc_replicator.pipeline.factory import build_sink
 from cdc_replicator.sinks.base import DestinationError
 from cdc_replicator.sinks.clickhouse import connect
+from clickhouse_connect.driver.httputil import get_pool_manager
 
 from tests.integration.tls.conftest import Pki
 from tests.tlsserver import TlsServer
@@ -97,3 +98,24 @@ def test_plain_http_endpoints_are_unchanged(pki: Pki) -> None:
     with TlsServer(pki.server_cert, pki.server_key) as server, pytest.raises(Exception) as caught:  # noqa: PT011
         connect(f"http://127.0.0.1:{server.port}", "cdc")
     assert "TLS to" not in str(caught.value)
+
+
+def test_a_handshake_failing_mid_run_names_the_endpoint_and_the_reason(pki: Pki, other_pki: Pki) -> None:
+    """A running sink renews pooled connections; if the server's certificate was replaced by one
+    the CA does not sign, that handshake fails mid-run and must read as at connect time."""
+    with TlsServer(other_pki.server_cert, other_pki.server_key) as server:
+        sink = build_sink(_destination(server.port, _tls(pki)), pipeline="t/t", node="n", types_of=None)
+        assert sink.tls is not None  # type: ignore[attr-defined]
+        _, context = sink.tls  # type: ignore[attr-defined]
+        pool = get_pool_manager(ssl_context=context, verify=True)
+
+        class Client:
+            """Stands in for the client made at start: its next request opens a new connection."""
+
+            def command(self, query: str) -> Any:
+                return pool.request("POST", f"https://127.0.0.1:{server.port}/", body=query, retries=False)
+
+        sink.client = Client()  # type: ignore[attr-defined]
+        with pytest.raises(DestinationError) as caught:
+            asyncio.run(sink.ping())
+    assert str(caught.value).startswith(f"ch: TLS to 127.0.0.1:{server.port} failed: unknown CA"), caught.value
