@@ -23,6 +23,7 @@ import logging
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,13 +129,13 @@ class App:
         plan = self.masker.plan(table)
         return DestinationTypes(plan.destination_types, plan.hidden)
 
-    def _prepare(self, events: list[ChangeEvent]) -> tuple[list[ChangeEvent], list[DeadLetter]]:
-        """Mask; a range deletion that masking made inexact (hashes keep no order) is refused."""
+    def _prepare(self, masked: list[ChangeEvent]) -> tuple[list[ChangeEvent], list[DeadLetter]]:
+        """A chunk the feed masked as it read it: a range deletion that masking made inexact
+        (hashes keep no order) is refused."""
         if self.masker is None:
-            return events, []
+            return masked, []
         from cdc_replicator.masking.engine import range_survives_masking  # noqa: PLC0415
 
-        masked: list[ChangeEvent] = self.masker.mask_batch(events, self.table_of)
         if not any(event.operation is Operation.DELETE_RANGE for event in masked):
             return masked, []  # the common case: no per-event schema and plan look-ups
         kept: list[ChangeEvent] = []
@@ -210,6 +211,7 @@ class App:
             CommitLogReader(decoder, read_ahead=True),
             self.cdc_raw,
             self._prepare,
+            masking=None if self.masker is None else partial(self.masker.batch, self.table_of),
             batch_size=tuning.batch_size,
             max_wait=tuning.batch_max_wait_seconds,
             poll=tuning.poll_interval_seconds,

@@ -3,6 +3,8 @@
     masker = Masker(spec, keys, metrics)       # keys: VaultKeyStore (loaded) or StaticKeys
     masker.check(registry.tables())            # at startup: PolicyError -> refuse to start
     masked = masker.mask_batch(events, table_of)   # before any sink sees the batch
+    batch = masker.batch(table_of)                 # or event by event, as the feed reads them
+    masked = [batch.mask(e) for e in events]; batch.finish(len(masked))
 
 Plans are compiled per (table id, schema generation, key generation): a schema change or a
 key rotation recompiles the affected plans on the next batch, and nothing else does.
@@ -89,25 +91,48 @@ class Masker:
                 name,
             )
 
+    def batch(self, table_of: Callable[[ChangeEvent], TableSchema | None]) -> MaskingBatch:
+        """A batch to mask event by event (see ``MaskingBatch``)."""
+        return MaskingBatch(self, table_of)
+
     def mask_batch(
         self, events: Sequence[ChangeEvent], table_of: Callable[[ChangeEvent], TableSchema | None]
     ) -> list[ChangeEvent]:
-        """Mask a batch and audit it. Raises ``MaskingError``/``PolicyError`` rather than let a value out unmasked.
-
-        ``table_of`` must give the schema the events were decoded with or a newer one (the
-        registry's current one is): plans cover exactly the columns that schema knows.
-        """
-        snapshot = self.keys.snapshot()  # one key version for the whole batch
-        tallies: dict[uuid.UUID, tuple[TablePlan, list[int]]] = {}
-        out: list[ChangeEvent] = []
-        for event in events:
-            entry = tallies.get(event.table_id)
-            if entry is None:
-                table = table_of(event)
-                if table is None:
-                    raise MaskingError(f"no schema for {event.keyspace}.{event.table}: cannot tell what to mask")
-                plan = self.plan(table, snapshot)
-                entry = tallies[event.table_id] = (plan, plan.new_counts())
-            out.append(mask_event(entry[0], event, entry[1]))
-        record_batch(self.metrics, tallies.values(), len(events), self.logger)
+        """Mask a batch and audit it. Raises ``MaskingError``/``PolicyError`` rather than let a value out unmasked."""
+        batch = self.batch(table_of)
+        out = [batch.mask(event) for event in events]
+        batch.finish(len(out))
         return out
+
+
+class MaskingBatch:
+    """One batch being masked: one key version throughout, one audit record when finished.
+
+    Events are masked one at a time so the feed can mask each as it is decoded, while its
+    objects are still in the CPU's caches: masking a whole chunk after decoding it reads every
+    event back from memory, which measured twice the cost of the masking itself.
+
+    ``table_of`` must give the schema the events were decoded with or a newer one (the
+    registry's current one is): plans cover exactly the columns that schema knows.
+    """
+
+    def __init__(self, masker: Masker, table_of: Callable[[ChangeEvent], TableSchema | None]) -> None:
+        self.masker = masker
+        self.table_of = table_of
+        self.snapshot = masker.keys.snapshot()  # one key version for the whole batch
+        self.tallies: dict[uuid.UUID, tuple[TablePlan, list[int]]] = {}
+
+    def mask(self, event: ChangeEvent) -> ChangeEvent:
+        """``event`` masked; raises ``MaskingError``/``PolicyError`` rather than let a value out unmasked."""
+        entry = self.tallies.get(event.table_id)
+        if entry is None:
+            table = self.table_of(event)
+            if table is None:
+                raise MaskingError(f"no schema for {event.keyspace}.{event.table}: cannot tell what to mask")
+            plan = self.masker.plan(table, self.snapshot)
+            entry = self.tallies[event.table_id] = (plan, plan.new_counts())
+        return mask_event(entry[0], event, entry[1])
+
+    def finish(self, events: int) -> None:
+        """Count and log what the batch masked (its ``events`` events)."""
+        record_batch(self.masker.metrics, self.tallies.values(), events, self.masker.logger)

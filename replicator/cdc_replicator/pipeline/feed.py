@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cdc_replicator.commitlog.cdc_dir import segment_file
 from cdc_replicator.commitlog.errors import CommitLogError
@@ -28,6 +29,14 @@ from cdc_replicator.sinks.base import DeadLetter
 log = logging.getLogger(__name__)
 Prepare = Callable[[list[ChangeEvent]], tuple[list[ChangeEvent], list[DeadLetter]]]
 """Masking: events to send on, and events no destination may apply (each destination dead-letters them)."""
+
+
+class BatchMasking(Protocol):
+    """Masks a batch event by event as the feed reads it (``masking.masker.MaskingBatch``)."""
+
+    def mask(self, event: ChangeEvent) -> ChangeEvent: ...
+
+    def finish(self, events: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +62,12 @@ class Feed:
         on_error: Callable[[CommitLogError], None] | None = None,
         on_undecodable: Callable[[CommitLogError], None] | None = None,
         decode_patience: float = 120.0,
+        masking: Callable[[], BatchMasking] | None = None,
     ) -> None:
+        """``masking`` starts a masking batch per chunk; each event is masked as it is read (while
+        it is in the CPU's caches), and ``prepare`` then sees the chunk's masked events."""
         self.reader = reader
+        self.masking = masking
         self.directory = directory
         self.prepare = prepare
         self.batch_size = batch_size
@@ -97,15 +110,27 @@ class Feed:
         emitted = after
         buffer: list[ChangeEvent] = []
         started = 0.0
+        masking: BatchMasking | None = None
 
         def flush(upto: Position | None) -> None:
-            nonlocal buffer, emitted
+            nonlocal buffer, emitted, masking
             if upto is None or (not buffer and emitted is not None and upto <= emitted):
                 return
+            if masking is not None:
+                masking.finish(len(buffer))
+                masking = None
             events, rejected = self.prepare(buffer) if buffer else ([], [])
             emit(Chunk(tuple(events), upto, time.time(), tuple(rejected)))
             emitted = upto
             buffer = []
+
+        def take(event: ChangeEvent) -> None:
+            nonlocal masking
+            if self.masking is not None:
+                if masking is None:
+                    masking = self.masking()
+                event = masking.mask(event)  # now, while the decoded event is in the CPU's caches
+            buffer.append(event)
 
         stream = self.reader.follow(
             self.directory,
@@ -136,7 +161,7 @@ class Feed:
                         return self.cursor
                 if not buffer:
                     started = time.monotonic()
-                buffer.append(item)
+                take(item)
                 self.cursor = item.position
         finally:
             stream.close()
