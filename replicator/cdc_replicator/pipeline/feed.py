@@ -110,26 +110,26 @@ class Feed:
         emitted = after
         buffer: list[ChangeEvent] = []
         started = 0.0
-        masking: BatchMasking | None = None
+        batch: BatchMasking | None = None  # the chunk's masking, from its first event to its flush
 
         def flush(upto: Position | None) -> None:
-            nonlocal buffer, emitted, masking
+            nonlocal buffer, emitted, batch
             if upto is None or (not buffer and emitted is not None and upto <= emitted):
                 return
-            if masking is not None:
-                masking.finish(len(buffer))
-                masking = None
+            if batch is not None:
+                batch.finish(len(buffer))
+                batch = None
             events, rejected = self.prepare(buffer) if buffer else ([], [])
             emit(Chunk(tuple(events), upto, time.time(), tuple(rejected)))
             emitted = upto
             buffer = []
 
         def take(event: ChangeEvent) -> None:
-            nonlocal masking
+            nonlocal batch
             if self.masking is not None:
-                if masking is None:
-                    masking = self.masking()
-                event = masking.mask(event)  # now, while the decoded event is in the CPU's caches
+                if batch is None:
+                    batch = self.masking()
+                event = batch.mask(event)  # now, while the decoded event is in the CPU's caches
             buffer.append(event)
 
         stream = self.reader.follow(
