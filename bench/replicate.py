@@ -51,6 +51,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import yaml
@@ -280,12 +281,6 @@ def _settle(below: float = 0.25, patience_s: float = 90.0) -> float:
     return busy
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _drain_once(
     lab: dict[str, Any], node: dict[str, Any], keyspace: str, *, rows: int, masked: bool, args: argparse.Namespace
 ) -> tuple[dict[str, tuple[float, float]], float]:
@@ -390,10 +385,10 @@ def drain(args: argparse.Namespace) -> int:
                            "events_per_s": round(rate, 1), "events": int(events), "seconds": round(seconds, 2),
                            "replicator_cpu_us_per_event": round(cpu / written * 1e6, 1),
                            "round": round_ + 1, "busy_before": round(busy, 2)})  # fmt: skip
-        cpu_ratio = _median(cpu_by["off"]) / _median(cpu_by["realistic"])
+        cpu_ratio = median(cpu_by["off"]) / median(cpu_by["realistic"])
         for destination in DESTINATIONS:
-            off = _median(results_by[(destination, "off")])
-            on = _median(results_by[(destination, "realistic")])
+            off = median(results_by[(destination, "off")])
+            on = median(results_by[(destination, "realistic")])
             _emit({"bench": "replicate_masking", "destination": destination, "unmasked_events_per_s": round(off, 1),
                    "masked_events_per_s": round(on, 1), "masked_vs_unmasked": round(on / off, 3) if off else None,
                    "cpu_unmasked_vs_masked": round(cpu_ratio, 3), "target": 0.8, "rows": written,

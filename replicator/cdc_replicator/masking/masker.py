@@ -78,14 +78,14 @@ class Masker:
         return plan
 
     def _warn_dropped(self, plan: TablePlan) -> None:
-        for name in plan.dropped_columns:
-            slot = plan.columns[name].drop_slot
-            rule = plan.audit[slot].rule if slot is not None else "?"
+        for name, column in plan.columns.items():
+            if column.drop_slot is None:
+                continue
             _LOG.warning(
                 "masking rule %r nulls %s.%s.%s, a set or map: its elements are values, so the column "
                 "is left out of events, and a row that exists only through it will not appear at "
                 "destinations (to keep such rows, mask its [element] or [key] with hash or hmac instead)",
-                rule,
+                plan.audit[column.drop_slot].rule,
                 plan.keyspace,
                 plan.table,
                 name,
