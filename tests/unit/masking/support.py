@@ -58,7 +58,8 @@ def make_event(
         partition_key=pk,
         clustering=ck or {},
         position=Position(1, 100),
-        cells={name: Cell(value, 1000) for name, value in (cells or {}).items()},
+        # A Cell is taken as given (its timestamp, TTL…); any other value becomes a cell written at 1000.
+        cells={name: v if isinstance(v, Cell) else Cell(v, 1000) for name, v in (cells or {}).items()},
         complex={name: ComplexColumn(None, tuple(c)) for name, c in (complex_cells or {}).items()},
         **extra,
     )

@@ -15,7 +15,7 @@ from cdc_replicator.sinks.merge import Folder, Register, TableBatch
 from cdc_replicator.sinks.pgtypes import converter
 from cdc_replicator.types.cql import CqlType
 
-from tests.unit.masking.support import make_table
+from tests.unit.masking.support import make_event, make_table
 
 pytestmark = pytest.mark.unit
 
@@ -131,16 +131,7 @@ def test_hidden_columns_keep_their_register_but_views_show_null() -> None:
     assert not any(c.hidden for c in layout_for(table, None, {"d": CqlType("boolean")}).columns)
     # The flag is a live register: it keeps a row with no row marker (an UPDATE) alive.
     batch = TableBatch(layout)
-    event = ChangeEvent(
-        keyspace="ks",
-        table="t",
-        table_id=table.id,
-        operation=Operation.UPSERT,
-        partition_key={"id": 1},
-        clustering={},
-        position=Position(1, 1),
-        cells={"d": Cell(True, 5)},
-    )
+    event = make_event(table, {"id": 1}, cells={"d": Cell(True, 5)})
     Folder(layout, lambda _column, cql: converter(cql)).fold(batch, event)
     assert batch.rows[(1,)].cells["d"] == Register(5, True, None)
     (pg_view,) = pgschema.view_statements("s", layout)[1:]
@@ -153,16 +144,7 @@ def test_hidden_columns_keep_their_register_but_views_show_null() -> None:
 
 def test_history_shows_hidden_columns_as_null() -> None:
     table = make_table("ks", "t", [("id", "int")], [], [("d", "text"), ("n", "int")])
-    event = ChangeEvent(
-        keyspace="ks",
-        table="t",
-        table_id=table.id,
-        operation=Operation.UPSERT,
-        partition_key={"id": 1},
-        clustering={},
-        position=Position(1, 1),
-        cells={"d": Cell(True, 5, ttl=60, local_deletion_time=99), "n": Cell(3, 5)},
-    )
+    event = make_event(table, {"id": 1}, cells={"d": Cell(True, 5, ttl=60, local_deletion_time=99), "n": Cell(3, 5)})
     change = json.loads(history.history_row(event, frozenset({"d"}))[4])
     assert change["cells"] == {
         "d": {"value": None, "timestamp": 5, "ttl": 60, "expires_at": 99},
