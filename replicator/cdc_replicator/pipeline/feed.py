@@ -28,7 +28,8 @@ from cdc_replicator.sinks.base import DeadLetter
 
 log = logging.getLogger(__name__)
 Prepare = Callable[[list[ChangeEvent]], tuple[list[ChangeEvent], list[DeadLetter]]]
-"""Masking: events to send on, and events no destination may apply (each destination dead-letters them)."""
+"""A chunk's last step, after masking: events to send on, and events no destination may apply
+(each destination dead-letters them)."""
 
 
 class BatchMasking(Protocol):
