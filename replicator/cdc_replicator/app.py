@@ -33,6 +33,7 @@ from cdc_replicator.commitlog.errors import CommitLogError
 from cdc_replicator.commitlog.mutation import MutationDecoder
 from cdc_replicator.commitlog.reader import CommitLogReader
 from cdc_replicator.config import ConfigError, ReplicatorConfig, load
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent, Operation, Position
 from cdc_replicator.observability import logs, tracing
 from cdc_replicator.observability.http import HttpServer
@@ -46,7 +47,6 @@ from cdc_replicator.schema.registry import SchemaRegistry
 from cdc_replicator.sinks.base import DeadLetter
 from cdc_replicator.sinks.layout import DestinationTypes
 from cdc_replicator.tls import TlsConfigError, client_context, explain
-from cdc_replicator.types.cql import CqlType
 
 log = logging.getLogger("cdc_replicator")
 HELP = "follow a node's cdc_raw and replicate to the configured destinations"

@@ -12,10 +12,10 @@ from typing import Any, TextIO
 from cdc_replicator.commitlog.errors import CommitLogError
 from cdc_replicator.commitlog.mutation import MutationDecoder
 from cdc_replicator.commitlog.reader import CaughtUp, CommitLogReader, ReadError, sources_from_paths
+from cdc_replicator.cql.jsonmap import event_to_json
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.schema.registry import SchemaRegistry, SchemaSource
-from cdc_replicator.types.jsonmap import event_to_json
 
 SYSTEM_KEYSPACES = frozenset(
     {

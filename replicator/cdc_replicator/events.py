@@ -6,7 +6,7 @@ often they arrive. One partition update yields, in this order: a ``delete_partit
 event, the static row, then rows and ranges in clustering order.
 
 Mappings inside events are read-only views; values are decoded as described in
-``cdc_replicator.types.decode`` (composite values are tuples, ``CqlMap`` or ``UdtValue``).
+``cdc_replicator.cql.decode`` (composite values are tuples, ``CqlMap`` or ``UdtValue``).
 
 ``Position``, ``Cell``, ``Deletion`` and ``Liveness`` are ``NamedTuple``s rather than
 frozen dataclasses (and positions order as tuples): one is built per entry or per cell on

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cdc_replicator.cql.values import CounterValue
 from cdc_replicator.events import Bound, ChangeEvent, Operation
 from cdc_replicator.schema.registry import SchemaRegistry
-from cdc_replicator.types.values import CounterValue
 
 from tests.integration.commitlog import fixtures
 from tests.integration.commitlog.helpers import only, run, run_batch, start_position, wait_for_events

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cdc_replicator.cql.jsonmap import event_to_json
 from cdc_replicator.schema.registry import SchemaRegistry
-from cdc_replicator.types.jsonmap import event_to_json
 
 from tests.integration.commitlog import fixtures
 from tests.integration.commitlog.helpers import only, run, start_position, wait_for_events

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.values import CounterShard, CounterValue, CqlMap, UdtValue
+from cdc_replicator.cql.types import CqlType
+from cdc_replicator.cql.values import CounterShard, CounterValue, CqlMap, UdtValue
 
 Mask = Callable[[Any], Any]
 """Masks one decoded value (None in, None out)."""

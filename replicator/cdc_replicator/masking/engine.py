@@ -55,6 +55,8 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from cdc_replicator.cql.types import CqlType
+from cdc_replicator.cql.values import CqlMap, UdtValue
 from cdc_replicator.events import Bound, Cell, ChangeEvent, ComplexColumn, Operation
 from cdc_replicator.masking.actions import (
     TEXT,
@@ -78,8 +80,6 @@ from cdc_replicator.masking.policy import (
     MaskingRule,
 )
 from cdc_replicator.schema.model import ColumnDef, TableSchema
-from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.values import CqlMap, UdtValue
 
 T = TypeVar("T")
 CellMask = Callable[[Cell], Cell]

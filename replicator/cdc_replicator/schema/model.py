@@ -6,8 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.decode import Decoder, decoder_for
+from cdc_replicator.cql.decode import Decoder, decoder_for
+from cdc_replicator.cql.types import CqlType
 
 
 @dataclass(frozen=True, slots=True)

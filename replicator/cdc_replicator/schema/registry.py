@@ -17,8 +17,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from cdc_replicator.cql.types import CqlType, parse_type
 from cdc_replicator.schema.model import ColumnDef, TableSchema
-from cdc_replicator.types.cql import CqlType, parse_type
 
 
 @dataclass(frozen=True, slots=True)

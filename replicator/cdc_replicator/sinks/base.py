@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.sinks.layout import TableLayout, layout_for
-from cdc_replicator.types.cql import CqlType
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ time                                   Int64                     nanoseconds sin
 timestamp                              DateTime64(3, 'UTC')
 uuid, timeuuid                         UUID
 inet                                   String                    ``10.0.0.1``, ``::1``
-duration, collections, tuple,          String (JSON)             ``cdc_replicator.types.jsonmap``
+duration, collections, tuple,          String (JSON)             ``cdc_replicator.cql.jsonmap``
 vector, UDT
 counter                                Int64 (view)              base table keeps replica shards
 =====================================  ========================  ===================================
@@ -29,8 +29,8 @@ from typing import Any
 
 from cassandra.util import Date
 
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.sinks.pgtypes import Convert, json_value, time_value, timestamp_value
-from cdc_replicator.types.cql import CqlType
 
 _TYPES: dict[str, str] = {
     "ascii": "String",

@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from cdc_replicator.config import Tls
+from cdc_replicator.cql.jsonmap import event_to_json
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.sinks import chschema
 from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableCache, TableOf, TypesOf, WriteResult
@@ -31,8 +33,6 @@ from cdc_replicator.sinks.layout import TableLayout, ValueColumn
 from cdc_replicator.sinks.merge import Folder, RowState, TableBatch, rank
 from cdc_replicator.sinks.pgtypes import Convert
 from cdc_replicator.tls import client_context, explain
-from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.jsonmap import event_to_json
 
 log = logging.getLogger(__name__)
 _NO_REGISTER = (0, 0, 0, None)

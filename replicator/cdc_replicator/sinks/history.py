@@ -2,7 +2,7 @@
 
 One row per change: its key, operation, newest write time and the change itself as JSON
 (cells with their write times and TTLs, collection elements, row marker, deletions, range
-bounds; ``cdc_replicator.types.jsonmap``). (One row per change rather than per cell: five to
+bounds; ``cdc_replicator.cql.jsonmap``). (One row per change rather than per cell: five to
 ten times fewer index insertions, and a cell's history is still one JSON path away.)
 
 Rows are unique on (key, write time, operation, identity hash), and a row that arrives again
@@ -26,8 +26,8 @@ import hashlib
 import json
 from typing import Any
 
+from cdc_replicator.cql.jsonmap import change_to_json, to_json
 from cdc_replicator.events import ChangeEvent
-from cdc_replicator.types.jsonmap import change_to_json, to_json
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 HistoryRow = tuple[datetime.datetime, int, str, str, str, str, str]

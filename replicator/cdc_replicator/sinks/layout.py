@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.schema.model import TableSchema
-from cdc_replicator.types.cql import CqlType
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdc_replicator.cql.jsonmap import to_json
 from cdc_replicator.events import ChangeEvent, Operation
 from cdc_replicator.sinks.layout import TableLayout, ValueColumn
-from cdc_replicator.types.jsonmap import to_json
 
 Convert = Callable[[Any], Any]
 TOMBSTONE, EXPIRING, LIVE = 3, 2, 1

@@ -22,7 +22,7 @@ uuid, timeuuid                         uuid
 inet                                   inet
 duration                               jsonb              ``{"months", "days", "nanoseconds"}``
 counter                                bigint (view)      base table keeps per-replica shards
-frozen collections, tuple, vector,     jsonb              ``cdc_replicator.types.jsonmap``: lists,
+frozen collections, tuple, vector,     jsonb              ``cdc_replicator.cql.jsonmap``: lists,
 frozen UDT                                                sets, tuples, vectors as arrays, maps as
                                                           ``[key, value]`` pairs, UDTs as objects
 non-frozen list / set / map / UDT      jsonb (view)       the base table keeps one LWW register per
@@ -42,8 +42,8 @@ from typing import Any
 
 from cassandra.util import Date, Time
 
-from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.jsonmap import to_json
+from cdc_replicator.cql.jsonmap import to_json
+from cdc_replicator.cql.types import CqlType
 
 Convert = Callable[[Any], Any]
 

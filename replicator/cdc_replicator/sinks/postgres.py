@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from cdc_replicator.cql.jsonmap import event_to_json
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.sinks import pgschema
 from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableCache, TableOf, TypesOf, WriteResult
@@ -30,8 +32,6 @@ from cdc_replicator.sinks.merge import Folder, RowState, TableBatch
 from cdc_replicator.sinks.pgschema import q, tbl
 from cdc_replicator.sinks.pgtypes import Convert, converter, pg_type
 from cdc_replicator.tls import explain
-from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.jsonmap import event_to_json
 
 log = logging.getLogger(__name__)
 

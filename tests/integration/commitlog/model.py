@@ -12,10 +12,10 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdc_replicator.cql.types import CqlType
+from cdc_replicator.cql.values import CounterValue, CqlMap, UdtValue
 from cdc_replicator.events import Bound, Cell, ChangeEvent, Operation
 from cdc_replicator.schema.model import TableSchema
-from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.values import CounterValue, CqlMap, UdtValue
 
 NEVER = -(1 << 63)
 _EPOCH = datetime.datetime(1970, 1, 1)

@@ -23,8 +23,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from cdc_replicator.types.cql import CqlType
-from cdc_replicator.types.values import CqlMap, UdtValue
+from cdc_replicator.cql.types import CqlType
+from cdc_replicator.cql.values import CqlMap, UdtValue
 
 TOKENS_KEY = b"pii-test-hmac-key-0123456789abcdef!"
 SALT = b"pii-test-salt-0123456789abcdef"

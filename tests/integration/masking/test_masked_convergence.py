@@ -13,10 +13,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.schema.registry import SchemaRegistry
 from cdc_replicator.sinks.layout import default_target
-from cdc_replicator.types.cql import CqlType
 
 from tests.integration.commitlog.helpers import run, start_position, unique_keyspace
 from tests.integration.commitlog.model import select_all

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.schema.registry import SchemaRegistry
@@ -18,7 +19,6 @@ from cdc_replicator.sinks.chtypes import ch_type
 from cdc_replicator.sinks.chtypes import converter as ch_converter
 from cdc_replicator.sinks.layout import default_target
 from cdc_replicator.sinks.pgtypes import converter, pg_type
-from cdc_replicator.types.cql import CqlType
 
 from tests.integration.commitlog.helpers import read_events, run, start_position
 from tests.integration.commitlog.model import select_all

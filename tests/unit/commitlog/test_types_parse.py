@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cdc_replicator.types.cql import CqlType, TypeParseError, parse_type
+from cdc_replicator.cql.types import CqlType, TypeParseError, parse_type
 
 pytestmark = pytest.mark.unit
 

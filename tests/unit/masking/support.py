@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from cdc_replicator.cql.types import parse_type
 from cdc_replicator.events import Cell, ChangeEvent, ComplexColumn, Operation, Position
 from cdc_replicator.masking.policy import MaskingPolicySpec
 from cdc_replicator.schema.model import ColumnDef, TableSchema
-from cdc_replicator.types.cql import parse_type
 
 CONTACT = (("email", "phone"), ("text", "text"))
 

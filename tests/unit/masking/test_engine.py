@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from cdc_replicator.cql.types import parse_type
+from cdc_replicator.cql.values import CounterShard, CounterValue, CqlMap, UdtValue
 from cdc_replicator.events import Bound, Cell, Deletion, Operation
 from cdc_replicator.masking.actions import KeyMaterial
 from cdc_replicator.masking.audit import MaskingMetrics
@@ -30,8 +32,6 @@ from cdc_replicator.masking.engine import (
 )
 from cdc_replicator.masking.keys import StaticKeys
 from cdc_replicator.masking.masker import Masker
-from cdc_replicator.types.cql import parse_type
-from cdc_replicator.types.values import CounterShard, CounterValue, CqlMap, UdtValue
 from prometheus_client import CollectorRegistry
 
 from tests.unit.masking.support import make_event, make_table, policy

@@ -8,12 +8,12 @@ import uuid
 from typing import Any
 
 import pytest
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import Bound, Cell, ChangeEvent, ComplexColumn, Deletion, Liveness, Operation, Position
 from cdc_replicator.sinks import chschema, history, pgschema
 from cdc_replicator.sinks.layout import DestinationTypes, layout_for
 from cdc_replicator.sinks.merge import Folder, Register, TableBatch
 from cdc_replicator.sinks.pgtypes import converter
-from cdc_replicator.types.cql import CqlType
 
 from tests.unit.masking.support import make_event, make_table
 

@@ -36,8 +36,8 @@ from typing import Any
 
 from cassandra.util import Date, Duration, Time
 
+from cdc_replicator.cql.values import CounterValue, CqlMap, UdtValue
 from cdc_replicator.events import Bound, Cell, ChangeEvent, ComplexColumn, Deletion, Liveness
-from cdc_replicator.types.values import CounterValue, CqlMap, UdtValue
 
 
 def to_json(value: Any) -> Any:  # noqa: PLR0911 - one branch per Python type
