@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdc_replicator.masking import keycodec
+from cdc_replicator.contract import keycodec
 from kubernetes import client
 from pydantic import ValidationError
 

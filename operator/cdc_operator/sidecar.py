@@ -5,7 +5,7 @@
 It runs next to the replicator with a service account that may ``get`` and ``patch`` that one
 ConfigMap. Every ``--interval`` seconds it reads the file and, when its content changed, patches
 the ConfigMap's ``checkpoint.json`` key. The file is copied verbatim: the replicator owns its
-format (``cdc_replicator.config.CheckpointReport``), the operator interprets it. A missing or
+format (``cdc_replicator.contract.checkpoint.CheckpointReport``), the operator interprets it. A missing or
 half-written file is skipped, not fatal: the replicator may not have committed anything yet.
 """
 

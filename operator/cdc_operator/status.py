@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cdc_replicator.config import CheckpointReport
+from cdc_replicator.contract.checkpoint import CheckpointReport
 from pydantic import ValidationError
 
 from cdc_operator.api.pipeline import CdcPipelineSpec

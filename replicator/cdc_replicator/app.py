@@ -32,7 +32,7 @@ from cdc_replicator.commitlog.cdc_dir import list_segments, release
 from cdc_replicator.commitlog.errors import CommitLogError
 from cdc_replicator.commitlog.mutation import MutationDecoder
 from cdc_replicator.commitlog.reader import CommitLogReader
-from cdc_replicator.config import ConfigError, ReplicatorConfig, load
+from cdc_replicator.contract.config import ConfigError, ReplicatorConfig, load
 from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent, Operation, Position
 from cdc_replicator.observability import logs, tracing
@@ -477,7 +477,7 @@ def add_parser(subparsers: Any) -> None:
         required=True,
         type=Path,
         metavar="FILE",
-        help="the replicator config (YAML, the shape of cdc_replicator.config.ReplicatorConfig)",
+        help="the replicator config (YAML, the shape of cdc_replicator.contract.config.ReplicatorConfig)",
     )
     parser.set_defaults(handler=main)
 

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from cdc_replicator.config import CheckpointReport, DestinationProgress
+from cdc_replicator.contract.checkpoint import CheckpointReport, DestinationProgress
 
 
 def render(node: str, destinations: list[DestinationProgress], now: datetime.datetime | None = None) -> str:

@@ -18,7 +18,7 @@ import re
 import ssl
 from collections.abc import Iterator
 
-from cdc_replicator.config import ConfigError, Tls
+from cdc_replicator.contract.config import ConfigError, Tls
 
 MIN_VERSIONS: dict[str, ssl.TLSVersion] = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 

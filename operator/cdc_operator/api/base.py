@@ -15,8 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
+from cdc_replicator.contract.base import ContractModel
 
 GROUP = "cdc.cassandra-cdc.io"
 VERSION = "v1alpha1"
@@ -25,15 +24,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 Schema = dict[str, Any]
 
 
-class ApiModel(BaseModel):
-    """camelCase on the wire, snake_case in Python; unknown fields are an error (the API server
-    prunes what the schema does not declare, so an unknown field here means model and CRD drifted)."""
-
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-    def wire(self) -> dict[str, Any]:
-        """The object as the API server stores it (camelCase, no unset optionals)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+ApiModel = ContractModel
+"""The API models' base is the contract's one base model (camelCase on the wire, snake_case in
+Python, unknown fields an error: the API server prunes what the schema does not declare, so an
+unknown field here means model and CRD drifted)."""
 
 
 def cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The MaskingPolicy kind: which columns are sensitive and what the replicator does with them.
 
-The spec *is* the replicator's own policy model (``cdc_replicator.masking.policy``): the masking
+The spec *is* the replicator's own policy model (``cdc_replicator.contract.policy``): the masking
 module owns the rules' semantics and their CEL rules, and the CRD's spec schema is generated from
 it (``crd_schema``), so the API server, the operator and the replicator agree on one definition.
 Rules name keys and salts (``keyRef``/``saltRef``); where those live in Vault is configured per
@@ -9,7 +9,7 @@ pipeline (``CdcPipeline.spec.maskingKeys``), so one policy serves pipelines with
 
 from __future__ import annotations
 
-from cdc_replicator.masking.policy import KeySource, MaskingPolicySpec, MaskingRule, crd_schema
+from cdc_replicator.contract.policy import KeySource, MaskingPolicySpec, MaskingRule, crd_schema
 from pydantic import Field
 
 from cdc_operator.api.base import ApiModel

@@ -1,8 +1,8 @@
-"""Render one node's replicator config (the contract in ``cdc_replicator.config``) from a pipeline."""
+"""Render one node's replicator config (the contract in ``cdc_replicator.contract.config``) from a pipeline."""
 
 from __future__ import annotations
 
-from cdc_replicator import config as rc
+from cdc_replicator.contract import config as rc
 
 from cdc_operator.api.common import Credentials, Tls
 from cdc_operator.render import names

@@ -55,6 +55,13 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from cdc_replicator.contract.policy import (
+    DEFAULT_MARKER,
+    DETERMINISTIC_INJECTIVE,
+    Action,
+    MaskingPolicySpec,
+    MaskingRule,
+)
 from cdc_replicator.cql.types import CqlType
 from cdc_replicator.cql.values import CqlMap, UdtValue
 from cdc_replicator.events import Bound, Cell, ChangeEvent, ComplexColumn, Operation
@@ -71,13 +78,6 @@ from cdc_replicator.masking.actions import (
     partial_fn,
     presence_fn,
     redact_fn,
-)
-from cdc_replicator.masking.policy import (
-    DEFAULT_MARKER,
-    DETERMINISTIC_INJECTIVE,
-    Action,
-    MaskingPolicySpec,
-    MaskingRule,
 )
 from cdc_replicator.schema.model import ColumnDef, TableSchema
 

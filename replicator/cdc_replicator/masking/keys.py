@@ -67,16 +67,16 @@ import hvac
 import hvac.exceptions
 import requests
 
-from cdc_replicator.masking import keycodec
-from cdc_replicator.masking.actions import KeyMaterial
-from cdc_replicator.masking.audit import MaskingMetrics
-from cdc_replicator.masking.policy import (
+from cdc_replicator.contract import keycodec
+from cdc_replicator.contract.policy import (
     SERVICE_ACCOUNT_TOKEN_PATH,
     KeyEncoding,
     KeySource,
     VaultAuth,
     VaultSettings,
 )
+from cdc_replicator.masking.actions import KeyMaterial
+from cdc_replicator.masking.audit import MaskingMetrics
 
 LOG = logging.getLogger("cdc_replicator.masking.keys")
 __all__ = [

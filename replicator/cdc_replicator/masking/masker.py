@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from cdc_replicator.contract.policy import MaskingPolicySpec
 from cdc_replicator.events import ChangeEvent
 from cdc_replicator.masking.audit import AUDIT_LOGGER, MaskingMetrics, record_batch
 from cdc_replicator.masking.engine import (
@@ -28,7 +29,6 @@ from cdc_replicator.masking.engine import (
     mask_event,
 )
 from cdc_replicator.masking.keys import KeySnapshot
-from cdc_replicator.masking.policy import MaskingPolicySpec
 from cdc_replicator.schema.model import TableSchema
 
 _LOG = logging.getLogger("cdc_replicator.masking")

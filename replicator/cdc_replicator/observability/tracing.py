@@ -6,7 +6,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from cdc_replicator.config import ConfigError
+from cdc_replicator.contract.config import ConfigError
 
 
 def tracer(mode: str, endpoint: str | None, attributes: dict[str, str]) -> Any:

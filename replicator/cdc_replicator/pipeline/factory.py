@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdc_replicator.config import Destination
+from cdc_replicator.contract.config import Destination
 from cdc_replicator.sinks.base import Sink, TypesOf
 from cdc_replicator.sinks.clickhouse import ClickHouseSink, connect, host_port, https_context
 from cdc_replicator.sinks.postgres import PostgresSink

@@ -20,7 +20,8 @@ from typing import Any
 
 from opentelemetry import trace
 
-from cdc_replicator.config import DestinationProgress, Tuning
+from cdc_replicator.contract.checkpoint import DestinationProgress
+from cdc_replicator.contract.config import Tuning
 from cdc_replicator.events import Position
 from cdc_replicator.observability.metrics import Metrics
 from cdc_replicator.pipeline.backoff import Backoff

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from cdc_replicator.config import Tls
+from cdc_replicator.contract.config import Tls
 from cdc_replicator.cql.jsonmap import event_to_json
 from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent, Position

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cdc_replicator.contract.policy import KeySource, MaskingPolicySpec
 from cdc_replicator.events import Operation
 from cdc_replicator.masking.audit import MaskingMetrics
 from cdc_replicator.masking.engine import PolicyError, destination_type, range_survives_masking
 from cdc_replicator.masking.keys import VaultKeyStore, VaultSettings
 from cdc_replicator.masking.masker import Masker
-from cdc_replicator.masking.policy import KeySource, MaskingPolicySpec
 from cdc_replicator.schema.registry import SchemaRegistry
 from prometheus_client import generate_latest
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cdc_replicator.masking.policy import MaskingPolicySpec, crd_schema
+from cdc_replicator.contract.policy import MaskingPolicySpec, crd_schema
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cdc_replicator.contract.policy import KeySource, MaskingPolicySpec
 from cdc_replicator.masking.audit import MaskingMetrics
 from cdc_replicator.masking.keys import KeyLoadError, VaultKeyStore, VaultSettings
 from cdc_replicator.masking.masker import Masker
-from cdc_replicator.masking.policy import KeySource, MaskingPolicySpec
 from kubernetes import client
 from prometheus_client import generate_latest
 

@@ -410,9 +410,9 @@ def test_masking_happens_before_any_destination(
     """A policy in the config: hmac tokens and redaction land in Postgres, raw values nowhere."""
     import base64
 
+    from cdc_replicator.contract.policy import DEFAULT_MARKER
     from cdc_replicator.cql.types import CqlType
     from cdc_replicator.masking.actions import KeyMaterial, encoder_for, hmac_fn
-    from cdc_replicator.masking.policy import DEFAULT_MARKER
 
     keyspace = unique_keyspace("repl_mask")
     run(cql_session, f"CREATE KEYSPACE {keyspace} WITH replication = {replication}")

@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import pytest
 from cassandra.cluster import Cluster
-from cdc_replicator.config import Tls
+from cdc_replicator.contract.config import Tls
 from cdc_replicator.schema.registry import SchemaRegistry
 from cdc_replicator.tls import client_context
 

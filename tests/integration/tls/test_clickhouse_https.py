@@ -14,7 +14,7 @@ import ssl
 from typing import Any
 
 import pytest
-from cdc_replicator.config import Destination
+from cdc_replicator.contract.config import Destination
 from cdc_replicator.pipeline.factory import build_sink
 from cdc_replicator.sinks.base import DestinationError
 from cdc_replicator.sinks.clickhouse import connect

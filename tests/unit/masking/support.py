@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from cdc_replicator.contract.policy import MaskingPolicySpec
 from cdc_replicator.cql.types import parse_type
 from cdc_replicator.events import Cell, ChangeEvent, ComplexColumn, Operation, Position
-from cdc_replicator.masking.policy import MaskingPolicySpec
 from cdc_replicator.schema.model import ColumnDef, TableSchema
 
 CONTACT = (("email", "phone"), ("text", "text"))

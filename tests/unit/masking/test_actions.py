@@ -7,10 +7,10 @@ import hashlib
 import hmac
 
 import pytest
+from cdc_replicator.contract.policy import KeyEncoding
 from cdc_replicator.cql.types import parse_type
 from cdc_replicator.masking.actions import KeyMaterial, encoder_for, hash_fn, hmac_fn, partial_fn
 from cdc_replicator.masking.keys import KeyLoadError, decode_key, keys_from_environment
-from cdc_replicator.masking.policy import KeyEncoding
 
 pytestmark = pytest.mark.unit
 

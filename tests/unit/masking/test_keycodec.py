@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from cdc_replicator.masking import keycodec, keys
-from cdc_replicator.masking.policy import KeyEncoding
+from cdc_replicator.contract import keycodec
+from cdc_replicator.contract.policy import KeyEncoding
+from cdc_replicator.masking import keys
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from cdc_replicator.masking.policy import (
+from cdc_replicator.contract.policy import (
     Action,
     Classification,
     KeySource,

@@ -11,7 +11,7 @@ import pytest
 from cdc_operator.render import names
 from cdc_operator.render.inputs import PipelineInputs
 from cdc_operator.render.manifests import render_pipeline
-from cdc_replicator import config as rc
+from cdc_replicator.contract import config as rc
 
 from tests.unit.operator.conftest import example, make_inputs
 

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 from cdc_operator.render.manifests import render_pipeline
-from cdc_replicator import config as rc
+from cdc_replicator.contract import config as rc
 
 from tests.unit.operator.conftest import example, make_inputs
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cdc_replicator import config as rc
+from cdc_replicator.contract import config as rc
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import pytest
 from cdc_replicator import checkpoint
 from cdc_replicator.cli import main
 from cdc_replicator.commitlog.cdc_dir import SegmentFile
-from cdc_replicator.config import CheckpointReport, DestinationProgress
+from cdc_replicator.contract.checkpoint import CheckpointReport, DestinationProgress
 from cdc_replicator.events import Position
 from cdc_replicator.offsets import reader_start, releasable
 from cdc_replicator.pipeline.backoff import Backoff
@@ -90,7 +90,7 @@ def test_missing_config_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_tracing_is_off_by_default_and_otlp_needs_its_exporter() -> None:
-    from cdc_replicator.config import ConfigError, Observability
+    from cdc_replicator.contract.config import ConfigError, Observability
     from cdc_replicator.observability.tracing import tracer
     from opentelemetry import trace
 

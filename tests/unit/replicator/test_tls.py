@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from cdc_replicator.config import ConfigError, Destination, Tls, parse
+from cdc_replicator.contract.config import ConfigError, Destination, Tls, parse
 from cdc_replicator.pipeline.factory import build_sink
 from cdc_replicator.tls import TlsConfigError, client_context, explain
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from cdc_replicator.config import Tuning
+from cdc_replicator.contract.config import Tuning
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.observability.metrics import Metrics
 from cdc_replicator.pipeline.worker import FeedState, Worker

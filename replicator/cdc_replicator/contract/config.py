@@ -21,19 +21,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from cdc_replicator.masking.policy import KeySource, MaskingPolicySpec, VaultSettings
+from cdc_replicator.contract.base import ContractModel
+from cdc_replicator.contract.policy import KeySource, MaskingPolicySpec, VaultSettings
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="an environment variable's name")]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-
-class Credentials(_Model):
+class Credentials(ContractModel):
     """A username and password, each read from an environment variable at start."""
 
     username_env: EnvName | None = Field(default=None, description="Variable holding the user name.")
@@ -53,7 +49,7 @@ class Credentials(_Model):
         return values[0], values[1]
 
 
-class Tls(_Model):
+class Tls(ContractModel):
     """TLS towards a server; files are mounted from Secrets."""
 
     enabled: bool = Field(default=True, description="Use TLS.")
@@ -78,7 +74,7 @@ class Tls(_Model):
         return self
 
 
-class CassandraSource(_Model):
+class CassandraSource(ContractModel):
     """One Cassandra node: its cdc_raw directory and how to reach the cluster for the schema."""
 
     node_name: str = Field(description="Name of the Cassandra node this replicator follows (for metrics and logs).")
@@ -108,7 +104,7 @@ class CassandraSource(_Model):
         return self
 
 
-class TableOptions(_Model):
+class TableOptions(ContractModel):
     """Per-table options of one destination."""
 
     table: str = Field(description="Source table as keyspace.table.")
@@ -121,7 +117,7 @@ class TableOptions(_Model):
     chunk_interval: str | None = Field(default=None, description="TimescaleDB chunk interval, e.g. '1 day'.")
 
 
-class Destination(_Model):
+class Destination(ContractModel):
     """One warehouse the changes go to; each has its own offset, retries and dead-letter table."""
 
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Unique name; labels metrics.")
@@ -151,12 +147,12 @@ class Destination(_Model):
 
 class MaskingPolicyConfig(MaskingPolicySpec):
     """One MaskingPolicy embedded whole (the replicator needs no API access): its name and its spec's rules,
-    exactly as ``cdc_replicator.masking.policy`` defines them."""
+    exactly as ``cdc_replicator.contract.policy`` defines them."""
 
     name: str = Field(description="The MaskingPolicy's name, for audit logs and metrics.")
 
 
-class MaskingKeyEnv(_Model):
+class MaskingKeyEnv(ContractModel):
     """A named HMAC key or salt, injected as environment variables (the operator reads Vault for us)."""
 
     name: str = Field(description="The key's name, as rules use it in keyRef/saltRef.")
@@ -179,7 +175,7 @@ class MaskingVault(VaultSettings):
     )
 
 
-class Masking(_Model):
+class Masking(ContractModel):
     """Masking policies, applied in order before anything leaves the replicator, and the keys they use.
 
     Keys come from environment variables (``keys``, as the operator renders them) or straight
@@ -209,14 +205,14 @@ class Masking(_Model):
         return self
 
 
-class Checkpoint(_Model):
+class Checkpoint(ContractModel):
     """Where the replicator writes its progress for the checkpoint sidecar."""
 
     path: str = Field(description="JSON file rewritten atomically after each commit.")
     interval_seconds: float = Field(default=5.0, gt=0, description="How often the file is rewritten at most.")
 
 
-class Tuning(_Model):
+class Tuning(ContractModel):
     """Batching and retry knobs; defaults suit most pipelines."""
 
     batch_size: int = Field(default=10_000, ge=1, description="Events per destination batch, at most.")
@@ -226,7 +222,7 @@ class Tuning(_Model):
     retry_max_seconds: float = Field(default=60.0, gt=0, description="Longest retry delay.")
 
 
-class Observability(_Model):
+class Observability(ContractModel):
     """Metrics and health endpoint."""
 
     metrics_port: int = Field(default=9400, ge=1, le=65535, description="Port of /metrics and /health.")
@@ -241,7 +237,7 @@ class Observability(_Model):
     )
 
 
-class ReplicatorConfig(_Model):
+class ReplicatorConfig(ContractModel):
     """The whole file."""
 
     version: Literal[1] = Field(default=1, description="Version of this file format.")
@@ -295,28 +291,3 @@ def load(path: str | Path) -> ReplicatorConfig:
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read: {exc.strerror}") from exc
     return parse(text, str(p))
-
-
-class DestinationProgress(BaseModel):
-    """One destination's progress, as the replicator reports it in the checkpoint file."""
-
-    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-    name: str = Field(description="Destination name.")
-    position: str | None = Field(default=None, description="Committed source position, 'segment:offset'.")
-    lag_seconds: float | None = Field(default=None, description="Now minus the write time of the last committed event.")
-    last_error: str | None = Field(default=None, description="Last error from the destination; None when healthy.")
-    events_total: int = Field(default=0, description="Events committed since the replicator started.")
-
-
-class CheckpointReport(BaseModel):
-    """The checkpoint file (``checkpoint.path``): written atomically (temp file + rename) after each commit and
-    at least every ``checkpoint.intervalSeconds`` when idle, so a stale ``updatedAt`` means a stuck replicator.
-    The sidecar copies it verbatim into the node's checkpoint ConfigMap; the operator folds it into status.
-    Unknown keys are ignored here (not forbidden): a newer replicator may report more."""
-
-    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-    node: str = Field(description="Cassandra node name.")
-    updated_at: str = Field(description="When the file was written, RFC 3339 UTC.")
-    destinations: list[DestinationProgress] = Field(default_factory=list, description="Per destination.")

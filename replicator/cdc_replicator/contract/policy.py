@@ -36,24 +36,15 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from cdc_replicator.contract.base import ContractModel
 
 # Names of rules and keys end up in metric labels and log lines: keep them to a tame alphabet.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$"
 DEFAULT_MARKER = "[REDACTED]"
 SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
-
-
-class _Spec(BaseModel):
-    """Base of every spec model: unknown fields are errors, camelCase aliases, immutable."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        frozen=True,
-    )
 
 
 class Classification(StrEnum):
@@ -85,7 +76,7 @@ DETERMINISTIC_INJECTIVE = frozenset({Action.HASH, Action.HMAC})
 identify rows or elements (primary-key columns, map keys, set elements)."""
 
 
-class ColumnMatch(_Spec):
+class ColumnMatch(ContractModel):
     """Which columns (and optionally which part of a collection or UDT column) a rule masks."""
 
     keyspace: str = Field(
@@ -140,7 +131,7 @@ class ColumnMatch(_Spec):
         return self
 
 
-class MaskingRule(_Spec):
+class MaskingRule(ContractModel):
     """One rule: the columns it matches, their classification, and the action masking them."""
 
     name: str = Field(
@@ -205,7 +196,7 @@ class MaskingRule(_Spec):
         return self.key_ref if self.action == Action.HMAC else self.salt_ref if self.action == Action.HASH else None
 
 
-class MaskingPolicySpec(_Spec):
+class MaskingPolicySpec(ContractModel):
     """The spec of a ``MaskingPolicy``: an ordered list of rules.
 
     For each column the first matching rule masks it. Rules with a ``path`` mask parts of a
@@ -242,7 +233,7 @@ class KeyEncoding(StrEnum):
     UTF8 = "utf8"
 
 
-class KeySource(_Spec):
+class KeySource(ContractModel):
     """Where a named HMAC key or salt lives: one field of a KV v2 secret in Vault/OpenBao.
 
     The KV version of the secret is the key's version (``v<version>:`` in HMAC outputs), so
@@ -264,7 +255,7 @@ class KeySource(_Spec):
         return value.strip("/")
 
 
-class MaskingKeys(_Spec):
+class MaskingKeys(ContractModel):
     """The named keys and salts of a pipeline, configured apart from the policy that uses them."""
 
     keys: list[KeySource] = Field(default_factory=list, description="Named keys and salts and their Vault location.")
@@ -282,7 +273,7 @@ class MaskingKeys(_Spec):
 # file can embed them; ``cdc_replicator.masking.keys.VaultKeyStore`` uses them.
 
 
-class VaultAuth(_Spec):
+class VaultAuth(ContractModel):
     """How the replicator logs in to Vault."""
 
     method: Literal["token", "kubernetes"] = Field(
@@ -298,7 +289,7 @@ class VaultAuth(_Spec):
     token_file: str | None = Field(default=None, description="token: file holding the token (wins over tokenEnv).")
 
 
-class VaultSettings(_Spec):
+class VaultSettings(ContractModel):
     """Where Vault is and how keys are refreshed."""
 
     address: str = Field(description="Vault/OpenBao address, e.g. `https://vault.vault:8200`.")

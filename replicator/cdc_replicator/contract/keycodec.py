@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from cdc_replicator.masking.policy import KeyEncoding
+from cdc_replicator.contract.policy import KeyEncoding
 
 MIN_KEY_BYTES = 16
 """HMAC-SHA256 keys and salts shorter than this are guessable; refuse them."""
