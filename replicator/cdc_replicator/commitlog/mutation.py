@@ -26,7 +26,7 @@ from typing import Any
 
 from cdc_replicator.commitlog.errors import MutationDecodeError, UnknownTableError
 from cdc_replicator.commitlog.segment import Entry
-from cdc_replicator.commitlog.vint import EXTRA_BYTES, FIRST_BYTE_MASK, read_uvint
+from cdc_replicator.cql.vint import checked_int32, read_uvint, read_uvint32, to_int32, to_int64
 from cdc_replicator.events import (
     EMPTY,
     Bound,
@@ -78,35 +78,10 @@ MESSAGING_50 = 13
 EXCL_END_BOUND, INCL_START_BOUND, EXCL_END_INCL_START_BOUNDARY = 0, 1, 2
 INCL_END_EXCL_START_BOUNDARY, INCL_END_BOUND, EXCL_START_BOUND = 5, 6, 7
 
-_U64 = 1 << 64
 _U32 = 1 << 32
 _USHORT = struct.Struct(">H")
-_from_bytes = int.from_bytes
 
 TableFilter = Callable[[TableSchema], bool]
-
-
-def _uv(buf: bytes, pos: int) -> tuple[int, int]:
-    """Unsigned vint (inlined copy of ``vint.read_uvint`` for the hot path)."""
-    first = buf[pos]
-    if first < 0x80:
-        return first, pos + 1
-    n = EXTRA_BYTES[first]
-    end = pos + 1 + n
-    return ((first & FIRST_BYTE_MASK[first]) << (8 * n)) | _from_bytes(buf[pos + 1 : end]), end
-
-
-def _int32(value: int) -> int:
-    """``readUnsignedVInt32``'s checked cast: the vint is a sign-extended Java int."""
-    if value >= 0x8000_0000:
-        value -= _U64
-        if value < -0x8000_0000:
-            raise ValueError(f"vint {value + _U64:#x} does not fit a Java int")
-    return value
-
-
-def _wrap64(value: int) -> int:
-    return ((value - LONG_MIN) % _U64) + LONG_MIN
 
 
 class _Header:
@@ -123,20 +98,19 @@ class _Header:
         self.regulars: tuple[ColumnDef, ...] = ()
 
     def timestamp(self, buf: bytes, pos: int) -> tuple[int, int]:
-        delta, pos = _uv(buf, pos)
+        delta, pos = read_uvint(buf, pos)
         value = delta + self.min_ts
         if not LONG_MIN <= value <= LONG_MAX:
-            value = _wrap64(value)
+            value = to_int64(value)
         return value, pos
 
     def ldt(self, buf: bytes, pos: int) -> tuple[int, int]:
-        delta, pos = _uv(buf, pos)
-        return _int32(delta) + self.min_ldt, pos
+        delta, pos = read_uvint32(buf, pos)
+        return delta + self.min_ldt, pos
 
     def ttl(self, buf: bytes, pos: int) -> tuple[int, int]:
-        delta, pos = _uv(buf, pos)
-        value = _int32(delta) + self.min_ttl
-        return ((value + 0x8000_0000) % _U32) - 0x8000_0000, pos
+        delta, pos = read_uvint32(buf, pos)
+        return to_int32(delta + self.min_ttl), pos
 
     def deletion(self, buf: bytes, pos: int) -> tuple[Deletion | None, int]:
         """A DeletionTime; None for ``DeletionTime.LIVE`` (written when another column needs one)."""
@@ -193,11 +167,11 @@ class MutationDecoder:
 
     def peek_table(self, entry: Entry) -> TableSchema | None:
         """The table of the first partition update (all updates share its keyspace)."""
-        _, pos = _uv(entry.data, 0)
+        _, pos = read_uvint(entry.data, 0)
         return self.schema.table(entry.data[pos : pos + 16])
 
     def _decode(self, buf: bytes, position: Position, version: int, durable: bool) -> list[ChangeEvent]:
-        count, pos = _uv(buf, 0)
+        count, pos = read_uvint(buf, 0)
         events: list[ChangeEvent] = []
         for index in range(count):
             table_id = buf[pos : pos + 16]
@@ -228,21 +202,21 @@ class MutationDecoder:
         durable: bool,
         events: list[ChangeEvent],
     ) -> int:
-        key_len, pos = _uv(buf, pos)
+        key_len, pos = read_uvint(buf, pos)
         key = buf[pos : pos + key_len]
         pos += key_len
         flags = buf[pos]
         pos += 1
         if flags & IS_EMPTY:
             return pos
-        min_ts, pos = _uv(buf, pos)
-        min_ldt, pos = _uv(buf, pos)
-        min_ttl, pos = _uv(buf, pos)
+        min_ts, pos = read_uvint(buf, pos)
+        min_ldt, pos = read_uvint(buf, pos)
+        min_ttl, pos = read_uvint(buf, pos)
         header = _Header(
-            _wrap64(min_ts + TIMESTAMP_EPOCH),
+            to_int64(min_ts + TIMESTAMP_EPOCH),
             # (int) + (int): Java int arithmetic, then widened to long.
-            ((_int32(min_ldt) + DELETION_TIME_EPOCH + 0x8000_0000) % _U32) - 0x8000_0000,
-            _int32(min_ttl),
+            to_int32(checked_int32(min_ldt) + DELETION_TIME_EPOCH),
+            checked_int32(min_ttl),
             version,
         )
         if flags & HAS_STATIC_ROW:
@@ -257,9 +231,9 @@ class MutationDecoder:
         if flags & HAS_STATIC_ROW:
             row_flags = buf[pos]
             extended = buf[pos + 1]
-            pos = _row(buf, pos + 2, row_flags, extended, header, header.statics, (), emit, self, table)
+            pos = _row(buf, pos + 2, row_flags, extended, header, header.statics, (), emit, table)
         if flags & HAS_ROW_ESTIMATE:
-            _, pos = _uv(buf, pos)
+            _, pos = read_uvint(buf, pos)
         clustering_columns = table.clustering
         while True:
             row_flags = buf[pos]
@@ -276,14 +250,14 @@ class MutationDecoder:
             if extended & IS_STATIC:
                 raise ValueError("static flag on a row after the static row")
             values, pos = _clustering(buf, pos, clustering_columns, len(clustering_columns), emit is not None)
-            pos = _row(buf, pos, row_flags, extended, header, header.regulars, values, emit, self, table)
+            pos = _row(buf, pos, row_flags, extended, header, header.regulars, values, emit, table)
 
     def _columns(self, buf: bytes, pos: int, table: TableSchema) -> tuple[tuple[ColumnDef, ...], int]:
         """A serialized ``Columns``: ``uvint32 n`` then n names, each ``uvint len + bytes``."""
         start = pos
-        count, pos = _uv(buf, pos)
+        count, pos = read_uvint(buf, pos)
         for _ in range(count):
-            length, pos = _uv(buf, pos)
+            length, pos = read_uvint(buf, pos)
             pos += length
         raw = buf[start:pos]
         cached = table.header_cache.get(raw)
@@ -291,9 +265,9 @@ class MutationDecoder:
             return cached, pos
         names = []
         cursor = start
-        _, cursor = _uv(buf, cursor)
+        _, cursor = read_uvint(buf, cursor)
         for _ in range(count):
-            length, cursor = _uv(buf, cursor)
+            length, cursor = read_uvint(buf, cursor)
             names.append(bytes(buf[cursor : cursor + length]))
             cursor += length
         columns = []
@@ -423,7 +397,7 @@ def _clustering(
     header = 0
     for i in range(size):
         if i % 32 == 0:
-            header, pos = _uv(buf, pos)
+            header, pos = read_uvint(buf, pos)
         bit = (i % 32) * 2
         if header & (2 << bit):
             values.append(None)
@@ -434,8 +408,7 @@ def _clustering(
             column = columns[i]
             width = column.width
             if width is None:
-                length, pos = _uv(buf, pos)
-                length = _int32(length)
+                length, pos = read_uvint32(buf, pos)
             else:
                 length = width
             raw = buf[pos : pos + length]
@@ -454,7 +427,6 @@ def _row(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the row format
     header_columns: tuple[ColumnDef, ...],
     clustering: tuple[Any, ...],
     emit: _Emitter | None,
-    decoder: MutationDecoder,
     table: TableSchema,
 ) -> int:
     liveness: Liveness | None = None
@@ -491,8 +463,7 @@ def _row(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the row format
                     if width < 0x80:
                         pos += 1
                     else:
-                        width, pos = _uv(buf, pos)
-                        width = _int32(width)
+                        width, pos = read_uvint32(buf, pos)
                 end = pos + width
                 if decode and (dropped_at is None or row_ts > dropped_at):
                     cells[column.name] = Cell(column.decode(buf[pos:end]), row_ts)
@@ -505,7 +476,7 @@ def _row(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the row format
         complex_deletion = None
         if has_complex_deletion:
             complex_deletion, pos = header.deletion(buf, pos)
-        count, pos = _uv(buf, pos)
+        count, pos = read_uvint(buf, pos)
         elements = []
         for _ in range(count):
             cell, pos = _cell(buf, pos, header, column, row_ts, row_ttl, row_ldt, True, decode)
@@ -538,24 +509,24 @@ def _row(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the row format
 
 def _subset(buf: bytes, pos: int, superset: tuple[ColumnDef, ...]) -> tuple[tuple[ColumnDef, ...], int]:
     """``Columns.Serializer.deserializeSubset`` relative to the header's columns."""
-    encoded, pos = _uv(buf, pos)
+    encoded, pos = read_uvint(buf, pos)
     if encoded == 0:
         return superset, pos
     count = len(superset)
     if count < 64:
         # A bitmap of the *missing* columns.
         return tuple(c for i, c in enumerate(superset) if not (encoded >> i) & 1), pos
-    delta = _int32(encoded)
+    delta = checked_int32(encoded)
     present = count - delta
     if present < count // 2:
         chosen = []
         for _ in range(present):
-            idx, pos = _uv(buf, pos)
+            idx, pos = read_uvint(buf, pos)
             chosen.append(superset[idx])
         return tuple(chosen), pos
     missing = set()
     for _ in range(delta):
-        idx, pos = _uv(buf, pos)
+        idx, pos = read_uvint(buf, pos)
         missing.add(idx)
     return tuple(c for i, c in enumerate(superset) if i not in missing), pos
 
@@ -582,8 +553,7 @@ def _cell(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the cell form
             if length < 0x80:
                 pos += 1
             else:
-                length, pos = _uv(buf, pos)
-                length = _int32(length)
+                length, pos = read_uvint32(buf, pos)
         else:
             length = width
         end = pos + length
@@ -613,7 +583,7 @@ def _cell(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the cell form
         if length < 0x80:
             pos += 1
         else:
-            length, pos = _uv(buf, pos)
+            length, pos = read_uvint(buf, pos)
         path = buf[pos : pos + length]
         pos += length
     raw = b""
@@ -624,8 +594,7 @@ def _cell(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the cell form
             if length < 0x80:
                 pos += 1
             else:
-                length, pos = _uv(buf, pos)
-                length = _int32(length)
+                length, pos = read_uvint32(buf, pos)
         else:
             length = width
         raw = buf[pos : pos + length]
@@ -641,4 +610,4 @@ def _cell(  # noqa: PLR0912, PLR0915, PLR0917 - one flat pass over the cell form
     return Cell(value, timestamp, ttl or None, ldt, bool(deleted)), pos
 
 
-__all__ = ["MutationDecoder", "read_uvint"]
+__all__ = ["MutationDecoder"]

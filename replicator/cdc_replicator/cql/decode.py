@@ -22,9 +22,9 @@ from typing import Any
 
 from cassandra import cqltypes
 
-from cdc_replicator.commitlog.vint import read_uvint
 from cdc_replicator.cql.types import CqlType
 from cdc_replicator.cql.values import CounterShard, CounterValue, CqlMap, UdtValue
+from cdc_replicator.cql.vint import read_uvint
 
 Decoder = Callable[[bytes], Any]
 PROTOCOL_VERSION = 4

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from cdc_replicator.commitlog.vint import (
+from cdc_replicator.cql.vint import (
+    checked_int32,
     encode_uvint,
     encode_vint,
     read_uvint,
@@ -55,6 +56,19 @@ def test_negative_int_is_a_nine_byte_vint_read_back_as_int() -> None:
 def test_uvint32_refuses_values_outside_int() -> None:
     with pytest.raises(ValueError, match="Java int"):
         read_uvint32(encode_uvint(2**40), 0)
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 2**31 - 1, -1, -5, -(2**31)])
+def test_checked_int32_agrees_with_reading_it(value: int) -> None:
+    encoded = encode_uvint(value)
+    raw, _ = read_uvint(encoded, 0)
+    assert checked_int32(raw) == read_uvint32(encoded, 0)[0] == value
+
+
+@pytest.mark.parametrize("raw", [2**31, 2**40, 2**63, 2**64 - 2**31 - 1])
+def test_checked_int32_refuses_what_no_int_sign_extends_to(raw: int) -> None:
+    with pytest.raises(ValueError, match="Java int"):
+        checked_int32(raw)
 
 
 def test_java_wrapping() -> None:

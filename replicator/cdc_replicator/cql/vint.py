@@ -48,17 +48,26 @@ def read_vint(buf: Buffer, pos: int) -> tuple[int, int]:
 
 
 def read_uvint32(buf: Buffer, pos: int) -> tuple[int, int]:
-    """``readUnsignedVInt32``: an unsigned vint checked-cast to a Java ``int``.
-
-    Java writes a negative ``int`` by sign-extending it to ``long`` (a 9-byte vint), so the
-    value is the signed 64-bit reading, which must fit in 32 bits.
-    """
+    """``readUnsignedVInt32``: an unsigned vint checked-cast to a Java ``int`` (``checked_int32``)."""
     value, pos = read_uvint(buf, pos)
-    if value >= 0x8000_0000:
+    if value >= 0x8000_0000:  # checked_int32, inlined: this reads every length of a long value
         value -= _U64
         if value < -0x8000_0000:
             raise ValueError(f"vint {value + _U64:#x} does not fit a Java int")
     return value, pos
+
+
+def checked_int32(value: int) -> int:
+    """``Ints.checkedCast`` of an unsigned vint already read, as ``readUnsignedVInt32`` does.
+
+    Java writes a negative ``int`` by sign-extending it to ``long`` (a 9-byte vint), so the
+    value is the signed 64-bit reading, which must fit in 32 bits.
+    """
+    if value >= 0x8000_0000:
+        value -= _U64
+        if value < -0x8000_0000:
+            raise ValueError(f"vint {value + _U64:#x} does not fit a Java int")
+    return value
 
 
 def to_int64(value: int) -> int:
