@@ -137,3 +137,20 @@ class ChangeEvent:
     range_end: Bound | None = None
     durable: bool = True
     """False if read ahead of the idx offset: acknowledged, but not yet synced to disk."""
+
+    def newest_timestamp(self) -> int:
+        """The newest write time (µs) the event carries: of its deletion, row marker, cells,
+        collection deletions and elements; 0 when it carries none."""
+        newest = 0
+        if self.deletion is not None:
+            newest = self.deletion.timestamp
+        if self.liveness is not None and self.liveness.timestamp > newest:
+            newest = self.liveness.timestamp
+        for cell in self.cells.values():
+            newest = max(newest, cell.timestamp)
+        for column in self.complex.values():
+            if column.deletion is not None:
+                newest = max(newest, column.deletion.timestamp)
+            for cell in column.cells:
+                newest = max(newest, cell.timestamp)
+        return newest

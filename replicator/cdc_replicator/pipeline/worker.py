@@ -27,7 +27,6 @@ from cdc_replicator.observability.metrics import Metrics
 from cdc_replicator.pipeline.backoff import Backoff
 from cdc_replicator.pipeline.feed import Chunk
 from cdc_replicator.sinks.base import DestinationError, Sink, TableOf
-from cdc_replicator.sinks.history import newest_timestamp as write_time
 
 log = logging.getLogger(__name__)
 CatchUp = Callable[[Position | None, Callable[[Chunk], None], Callable[[], bool]], Position | None]
@@ -154,7 +153,7 @@ class Worker:
         now_us = time.time() * 1e6
         observe = m.event_lag.labels(self.name).observe
         for event in events:
-            written = write_time(event)
+            written = event.newest_timestamp()
             if written:
                 observe(max(0.0, (now_us - written) / 1e6))
         m.up.labels(self.name).set(1)

@@ -63,22 +63,6 @@ def write_time(micros: int) -> datetime.datetime:
     return _EPOCH + datetime.timedelta(microseconds=micros)
 
 
-def newest_timestamp(event: ChangeEvent) -> int:
-    newest = 0
-    if event.deletion is not None:
-        newest = event.deletion.timestamp
-    if event.liveness is not None and event.liveness.timestamp > newest:
-        newest = event.liveness.timestamp
-    for cell in event.cells.values():
-        newest = max(newest, cell.timestamp)
-    for column in event.complex.values():
-        if column.deletion is not None:
-            newest = max(newest, column.deletion.timestamp)
-        for cell in column.cells:
-            newest = max(newest, cell.timestamp)
-    return newest
-
-
 def _hide_values(change: dict[str, Any], hidden: frozenset[str]) -> None:
     cells = change.get("cells")
     if cells:
@@ -108,7 +92,7 @@ def history_row(event: ChangeEvent, hidden: frozenset[str] = frozenset()) -> His
     change_json = _dump(change)
     identity = _dump(change.get("range"))
     digest = hashlib.md5(identity.encode(), usedforsecurity=False).hexdigest()
-    ts = newest_timestamp(event)
+    ts = event.newest_timestamp()
     return (
         write_time(ts),
         ts,
