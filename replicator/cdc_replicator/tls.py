@@ -1,10 +1,10 @@
 """TLS for every connection the replicator makes: contexts from the config, failures explained.
 
 One policy for Cassandra (CQL), Postgres/TimescaleDB (asyncpg) and ClickHouse over HTTPS
-(urllib3 under clickhouse-connect): verify the server against ``caFile`` (the system store
-when unset), check its name, present ``certFile``/``keyFile`` when configured, and refuse
-any protocol below ``minVersion``. ``insecureSkipVerify`` turns verification off (tests
-only); the minimum version still holds.
+(urllib3 under clickhouse-connect), and every context comes from here: verify the server
+against ``caFile`` (the system store when unset), check its name, present
+``certFile``/``keyFile`` when configured, and refuse any protocol below ``minVersion``.
+``insecureSkipVerify`` turns verification off (tests only); the minimum version still holds.
 
 When a handshake fails, :func:`explain` turns the library's exception (however deeply the
 driver wrapped it) into one line naming the endpoint and the reason: unknown CA, name
@@ -19,6 +19,7 @@ import ssl
 from collections.abc import Iterator
 
 from cdc_replicator.contract.config import ConfigError, Tls
+from cdc_replicator.endpoints import host_port
 
 MIN_VERSIONS: dict[str, ssl.TLSVersion] = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -49,6 +50,17 @@ def client_context(tls: Tls | None, endpoint: str) -> ssl.SSLContext | None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def https_context(url: str, tls: Tls | None, default_port: int) -> ssl.SSLContext | None:
+    """The context for an ``https://`` URL (None for any other): ``tls`` if given, else the default
+    policy (system CAs, TLS 1.2 minimum). https:// means TLS even where ``tls`` says ``enabled:
+    false``. Unloadable files raise ``TlsConfigError`` here, when the client is built."""
+    if not url.startswith("https://"):
+        return None
+    host, port = host_port(url, default_port)
+    policy = tls if tls is not None and tls.enabled else Tls()
+    return client_context(policy, f"{host}:{port}")
 
 
 def _short(exc: BaseException) -> str:

@@ -20,11 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
-from cdc_replicator.contract.config import Tls
 from cdc_replicator.cql.jsonmap import event_to_json
 from cdc_replicator.cql.types import CqlType
+from cdc_replicator.endpoints import host_port
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.sinks import chschema
 from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableCache, TableOf, TypesOf, WriteResult
@@ -32,7 +31,7 @@ from cdc_replicator.sinks.chtypes import converter, key_default
 from cdc_replicator.sinks.layout import TableLayout, ValueColumn
 from cdc_replicator.sinks.merge import Folder, RowState, TableBatch, rank
 from cdc_replicator.sinks.pgtypes import Convert
-from cdc_replicator.tls import client_context, explain
+from cdc_replicator.tls import explain, https_context
 
 log = logging.getLogger(__name__)
 _NO_REGISTER = (0, 0, 0, None)
@@ -43,21 +42,13 @@ def _convert(column: ValueColumn | None, cql: CqlType) -> Convert:
     return converter(cql)
 
 
-def host_port(endpoint: str) -> tuple[str, int]:
-    """Where an HTTP(S) endpoint points (ClickHouse's default ports: 8123, 8443 over TLS)."""
-    url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
-    return url.hostname or "localhost", url.port or (8443 if url.scheme == "https" else 8123)
+HTTP_PORT, HTTPS_PORT = 8123, 8443
+"""ClickHouse's own defaults for endpoints that name no port."""
 
 
-def https_context(endpoint: str, tls: Tls | None) -> ssl.SSLContext | None:
-    """The TLS context for an ``https://`` endpoint (None for any other): ``tls`` if given, else the
-    default policy (system CAs, TLS 1.2 minimum). https:// means TLS even where ``tls`` says
-    ``enabled: false``. Unloadable files raise ``TlsConfigError`` here, when the sink is built."""
-    if not endpoint.startswith("https://"):
-        return None
-    host, port = host_port(endpoint)
-    policy = tls if tls is not None and tls.enabled else Tls()
-    return client_context(policy, f"{host}:{port}")
+def server(endpoint: str) -> tuple[str, int]:
+    """``(host, port)`` an HTTP(S) endpoint points at."""
+    return host_port(endpoint, HTTPS_PORT if endpoint.startswith("https://") else HTTP_PORT)
 
 
 def _keep_pandas_out() -> None:
@@ -81,21 +72,22 @@ def connect(
 ) -> Any:
     """A clickhouse-connect client: ``chdb://PATH`` embedded, else an HTTP(S) URL.
 
-    Over HTTPS the connection follows ``context`` (``https_context``: CA, client certificate,
-    minimum version); a failed handshake raises a DestinationError naming the endpoint and why."""
+    Over HTTPS the connection follows ``context`` (``tls.https_context``: CA, client certificate,
+    minimum version; the default policy when None); a failed handshake raises a DestinationError
+    naming the endpoint and why."""
     import clickhouse_connect  # noqa: PLC0415 - heavy import, only for ClickHouse destinations
 
     _keep_pandas_out()
 
     if endpoint.startswith("chdb:"):
         return clickhouse_connect.get_client(interface="chdb", dsn=endpoint)
-    url = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
-    host, port = host_port(endpoint)
+    scheme = endpoint.partition("://")[0] if "://" in endpoint else "http"
+    host, port = server(endpoint)
     kwargs: dict[str, Any] = {}
-    if url.scheme == "https":
+    if scheme == "https":
         from clickhouse_connect.driver.httputil import get_pool_manager  # noqa: PLC0415
 
-        context = context or https_context(endpoint, None)
+        context = context or https_context(endpoint, None, HTTPS_PORT)
         assert context is not None
         # Our context carries the whole policy; urllib3 is only told whether to verify.
         kwargs["pool_mgr"] = get_pool_manager(ssl_context=context, verify=context.verify_mode != ssl.CERT_NONE)
@@ -103,7 +95,7 @@ def connect(
         return clickhouse_connect.get_client(
             host=host,
             port=port,
-            interface=url.scheme or "http",
+            interface=scheme,
             username=username or "default",
             password=password or "",
             database=database,
@@ -252,7 +244,7 @@ class ClickHouseSink:
         out: dict[str, list[list[Any]]] = {"rows": [], "elements": [], "counters": [], "partitions": [], "ranges": []}
         value_columns = layout.columns
 
-        def emit(key: tuple[Any, ...], static: int, row: RowState) -> None:
+        def emit(key: tuple[Any, ...], row: RowState) -> None:
             record: list[Any] = [*key, (row.live or 0, int(row.live_expires is not None), row.live_expires or 0)]
             record.append(row.deletion or 0)
             for column in value_columns:
@@ -280,9 +272,9 @@ class ClickHouseSink:
                 out["counters"].append([*key, name, chschema.COUNTER_DELETION, (stamp, 0)])
 
         for key, row in batch.rows.items():
-            emit((*key[:pk_width], 0, *key[pk_width:]), 0, row)
+            emit((*key[:pk_width], 0, *key[pk_width:]), row)
         for key, row in batch.statics.items():
-            emit((*key, 1, *table.static_ck), 1, row)
+            emit((*key, 1, *table.static_ck), row)
         for key, stamp in batch.partitions.items():
             out["partitions"].append([*key, stamp])
         width = len(layout.clustering)
