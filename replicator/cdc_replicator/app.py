@@ -27,7 +27,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cdc_replicator import checkpoint, offsets
 from cdc_replicator.commitlog.cdc_dir import list_segments, release
 from cdc_replicator.commitlog.errors import CommitLogError
 from cdc_replicator.commitlog.mutation import MutationDecoder
@@ -38,6 +37,7 @@ from cdc_replicator.events import ChangeEvent, Operation, Position
 from cdc_replicator.observability import logs, tracing
 from cdc_replicator.observability.http import HttpServer
 from cdc_replicator.observability.metrics import Metrics
+from cdc_replicator.pipeline import checkpoint, offsets
 from cdc_replicator.pipeline.backoff import Backoff
 from cdc_replicator.pipeline.factory import build_sink
 from cdc_replicator.pipeline.feed import Chunk, Feed

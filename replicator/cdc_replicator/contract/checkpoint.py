@@ -1,6 +1,6 @@
 """The checkpoint file: what a replicator reports of its progress, and the operator folds into status.
 
-The replicator writes it (``cdc_replicator.checkpoint``), the sidecar copies it verbatim into the
+The replicator writes it (``cdc_replicator.pipeline.checkpoint``), the sidecar copies it verbatim into the
 node's checkpoint ConfigMap, the operator reads it (``cdc_operator.status``).
 """
 

@@ -6,13 +6,13 @@ import random
 from pathlib import Path
 
 import pytest
-from cdc_replicator import checkpoint
 from cdc_replicator.cli import main
 from cdc_replicator.commitlog.cdc_dir import SegmentFile
 from cdc_replicator.contract.checkpoint import CheckpointReport, DestinationProgress
 from cdc_replicator.events import Position
-from cdc_replicator.offsets import reader_start, releasable
+from cdc_replicator.pipeline import checkpoint
 from cdc_replicator.pipeline.backoff import Backoff
+from cdc_replicator.pipeline.offsets import reader_start, releasable
 
 pytestmark = pytest.mark.unit
 
