@@ -37,10 +37,11 @@ test: lab-up  ## run every test against the lab
 test-unit: venv  ## run the unit tests only (no lab)
 	$(PY) -m pytest -m unit
 
-lint: venv  ## ruff and mypy --strict
+lint: venv  ## ruff, mypy --strict and the layer contracts (lint-imports, see pyproject.toml)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-logo
 
 fmt: venv  ## format the code
 	.venv/bin/ruff check --fix .
@@ -56,4 +57,4 @@ crds: venv  ## regenerate crds/*.yaml and the chart's copies from the API models
 	.venv/bin/cdc-operator crds
 
 clean:  ## remove the virtualenv and caches of the tools (not the lab's downloads)
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
