@@ -31,17 +31,16 @@ from cdc_replicator.commitlog.cdc_dir import list_segments, release
 from cdc_replicator.commitlog.errors import UnknownTableError
 from cdc_replicator.commitlog.mutation import MutationDecoder
 from cdc_replicator.commitlog.segment import Segment
+from cdc_replicator.contract.config import CassandraCluster
 from cdc_replicator.schema.loader import load_snapshot
 from cdc_replicator.schema.registry import SchemaRegistry
+from cdc_replicator.schema.session import connect_cassandra
 
 KEYSPACE = "bench"
 
 
 def _session(address: str) -> Any:
-    from cassandra.cluster import Cluster  # noqa: PLC0415
-
-    host, _, port = address.rpartition(":")
-    return Cluster([host], port=int(port)).connect()
+    return connect_cassandra(CassandraCluster(contact_points=[address]))
 
 
 def generate(session: Any, cdc_raw: Path, corpus: Path, megabytes: int) -> None:

@@ -12,10 +12,12 @@ from typing import Any, TextIO
 from cdc_replicator.commitlog.errors import CommitLogError
 from cdc_replicator.commitlog.mutation import MutationDecoder
 from cdc_replicator.commitlog.reader import CaughtUp, CommitLogReader, ReadError, sources_from_paths
+from cdc_replicator.contract.config import CassandraCluster
 from cdc_replicator.cql.jsonmap import event_to_json
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.schema.registry import SchemaRegistry, SchemaSource
+from cdc_replicator.schema.session import connect_cassandra
 
 SYSTEM_KEYSPACES = frozenset(
     {
@@ -77,7 +79,10 @@ def add_parser(subparsers: Any) -> None:
         "paths", nargs="+", type=Path, metavar="CDC_RAW_DIR_OR_SEGMENT", help="cdc_raw directories or segment files"
     )
     parser.add_argument(
-        "--cassandra", required=True, metavar="HOST:PORT", help="a node to read system_schema from (CQL port)"
+        "--cassandra",
+        required=True,
+        metavar="HOST[:PORT]",
+        help="a node to read system_schema from (its CQL port, 9042 when not given)",
     )
     parser.add_argument("--keyspace", action="append", default=[], metavar="K", help="only this keyspace (repeatable)")
     parser.add_argument(
@@ -128,15 +133,9 @@ def _filters(args: argparse.Namespace) -> tuple[Callable[[str], bool], Callable[
 
 
 def _session_source(address: str) -> SchemaSource:
-    from cassandra.cluster import Cluster  # noqa: PLC0415 - keep `--help` fast
+    from cdc_replicator.schema.loader import load_snapshot  # noqa: PLC0415 - keep `--help` fast
 
-    from cdc_replicator.schema.loader import load_snapshot  # noqa: PLC0415
-
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"--cassandra {address!r} is not HOST:PORT")
-    cluster = Cluster([host.strip("[]")], port=int(port), connect_timeout=10)
-    session = cluster.connect()
+    session = connect_cassandra(CassandraCluster(contact_points=[address]), connect_timeout=10)
     return lambda: load_snapshot(session)
 
 

@@ -74,16 +74,21 @@ class Tls(ContractModel):
         return self
 
 
-class CassandraSource(ContractModel):
-    """One Cassandra node: its cdc_raw directory and how to reach the cluster for the schema."""
+class CassandraCluster(ContractModel):
+    """How to reach a Cassandra cluster over CQL (for the schema)."""
 
-    node_name: str = Field(description="Name of the Cassandra node this replicator follows (for metrics and logs).")
-    cdc_raw_path: str = Field(description="Directory of the node's cdc_raw (segments and _cdc.idx files).")
     contact_points: list[str] = Field(min_length=1, description="host or host:port of nodes to read the schema from.")
     port: int = Field(default=9042, ge=1, le=65535, description="CQL port for contact points without one.")
     local_datacenter: str | None = Field(default=None, description="Datacenter for the driver's load balancing.")
     credentials: Credentials | None = Field(default=None, description="CQL login, if authentication is on.")
     tls: Tls | None = Field(default=None, description="TLS for CQL connections.")
+
+
+class CassandraSource(CassandraCluster):
+    """One Cassandra node: its cdc_raw directory, what to replicate, and how to reach the cluster."""
+
+    node_name: str = Field(description="Name of the Cassandra node this replicator follows (for metrics and logs).")
+    cdc_raw_path: str = Field(description="Directory of the node's cdc_raw (segments and _cdc.idx files).")
     keyspaces: list[str] = Field(default_factory=list, description="Keyspaces to replicate whole.")
     tables: list[str] = Field(
         default_factory=list, description="Tables to replicate as keyspace.table; with keyspaces, the union."
