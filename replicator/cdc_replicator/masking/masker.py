@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cdc_replicator.contract.policy import MaskingPolicySpec
 from cdc_replicator.events import ChangeEvent
@@ -28,8 +28,10 @@ from cdc_replicator.masking.engine import (
     compile_table,
     mask_event,
 )
-from cdc_replicator.masking.keys import KeySnapshot
 from cdc_replicator.schema.model import TableSchema
+
+if TYPE_CHECKING:  # the key stores import hvac: only a replicator with Vault keys pays for it
+    from cdc_replicator.masking.keys import KeySnapshot
 
 _LOG = logging.getLogger("cdc_replicator.masking")
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from opentelemetry import trace
 
 from cdc_replicator.contract.config import ConfigError
 
 
-def tracer(mode: str, endpoint: str | None, attributes: dict[str, str]) -> Any:
+def tracer(mode: str, endpoint: str | None, attributes: dict[str, str]) -> trace.Tracer:
     """A tracer for ``mode`` (off, console or otlp); spans carry ``attributes`` as resource attributes."""
     if mode == "off":
         return trace.NoOpTracer()

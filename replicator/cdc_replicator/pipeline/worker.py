@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from opentelemetry import trace
 
@@ -64,7 +63,7 @@ class Worker:
         feed: FeedState,
         catch_up: CatchUp,
         queue_chunks: int = 64,
-        tracer: Any = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.sink = sink
         self.name = sink.name
@@ -77,7 +76,7 @@ class Worker:
         self.attached = False
         self.progress = Progress()
         self.backoff = Backoff(tuning.retry_initial_seconds, tuning.retry_max_seconds)
-        self.tracer = tracer or trace.NoOpTracer()
+        self.tracer: trace.Tracer = tracer or trace.NoOpTracer()
 
     # -- state --------------------------------------------------------------------------------
 
