@@ -23,7 +23,8 @@ from cdc_replicator.contract.policy import MaskingPolicySpec
 from cdc_replicator.cql.types import parse_type
 from cdc_replicator.events import Cell, ChangeEvent, Operation, Position
 from cdc_replicator.masking.actions import KeyMaterial
-from cdc_replicator.masking.engine import compile_table, mask_event
+from cdc_replicator.masking.apply import mask_event
+from cdc_replicator.masking.plans import compile_table
 from cdc_replicator.schema.model import ColumnDef, TableSchema
 
 VALUES = 20_000

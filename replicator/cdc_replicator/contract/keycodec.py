@@ -1,7 +1,7 @@
 """Turning a key's stored text into key bytes: the one definition the replicator and operator share.
 
 It depends on nothing but the policy model, so the operator can check keys it reads from Vault
-(and refuse a bad one with ``Ready=False``) without importing the masking engine or hvac.
+(and refuse a bad one with ``Ready=False``) without importing the masking package or hvac.
 Messages name the key and where it came from, never its bytes.
 """
 

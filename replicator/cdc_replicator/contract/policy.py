@@ -8,7 +8,7 @@ and Python code may use either the alias or the snake_case name.
 
 Validation here is what needs no Cassandra schema (names unique, the parameters an action
 needs are present, regexes compile). Whether an action fits a column's CQL type is checked
-when the policy is compiled against the tables (``cdc_replicator.masking.engine``).
+when the policy is compiled against the tables (``cdc_replicator.masking.rules``).
 
 Example (YAML, as in the CRD)::
 
@@ -68,7 +68,7 @@ class Action(StrEnum):
     NULL = "null"
     """The value becomes null. Over a whole column, the cells' liveness is kept (the destination
     holds presence flags, shown as NULL) so rows alive only through the column stay; except for
-    non-frozen sets and maps, whose elements are values: those are left out (see the engine)."""
+    non-frozen sets and maps, whose elements are values: those are left out (see ``cdc_replicator.masking.rules``)."""
 
 
 DETERMINISTIC_INJECTIVE = frozenset({Action.HASH, Action.HMAC})

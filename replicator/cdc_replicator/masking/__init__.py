@@ -6,9 +6,12 @@ Where to look
   ``KeySource`` (where a named key or salt lives in Vault).
 - ``actions`` the five actions as closures over one value, and the canonical bytes that
   ``hash`` / ``hmac`` digest (documented there, so tokens can be re-derived independently).
-- ``engine``  pure functions: ``check_policy`` (the load-time gate), ``compile_table`` (a
-  ``TablePlan`` per table), ``mask_event``, ``destination_type`` (what sinks must create),
-  ``range_survives_masking`` (whether a range deletion is still exact after masking).
+- ``rules``   which rules apply to a column and what they make of its type; ``check_policy``
+  (the load-time gate).
+- ``plans``   ``compile_table``: a ``TablePlan`` per table (masks bound to keys and encoders);
+  ``destination_type`` (what sinks must create).
+- ``apply``   the per-event hot path: ``mask_event``, and ``range_survives_masking`` (whether a
+  range deletion is still exact after masking).
 - ``keys``    ``VaultKeyStore``: keys from KV v2 with token or Kubernetes auth, refreshed on a
   timer (or ``keys_from_environment`` when the operator injects them); its docstring holds
   the **re-keying procedure**.

@@ -1,6 +1,6 @@
 """Audit of masking: Prometheus counters and one structured log line per batch, never values.
 
-The engine only adds into a plain ``list[int]`` per table plan while it masks (cheap enough
+The hot path (``apply``) only adds into a plain ``list[int]`` per table plan while it masks (cheap enough
 for the hot path); this module turns those tallies into counter increments and a log line
 once per batch. Everything recorded here is a name (rule, keyspace, table, column, path,
 action, classification, key name) or a number (count, key version).
@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
-from cdc_replicator.masking.engine import TablePlan
+from cdc_replicator.masking.plans import TablePlan
 
 AUDIT_LOGGER = logging.getLogger("cdc_replicator.masking.audit")
 

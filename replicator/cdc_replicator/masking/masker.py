@@ -1,4 +1,4 @@
-"""The masker the replicator holds: policy + keys + plan cache + audit, around the pure engine.
+"""The masker the replicator holds: policy + keys + plan cache + audit, around the pure rules, plans and masks.
 
     masker = Masker(spec, keys, metrics)       # keys: VaultKeyStore (loaded) or StaticKeys
     masker.check(registry.tables())            # at startup: PolicyError -> refuse to start
@@ -19,15 +19,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from cdc_replicator.contract.policy import MaskingPolicySpec
 from cdc_replicator.events import ChangeEvent
+from cdc_replicator.masking.apply import mask_event
 from cdc_replicator.masking.audit import AUDIT_LOGGER, MaskingMetrics, record_batch
-from cdc_replicator.masking.engine import (
-    MaskingError,
-    PolicyError,
-    TablePlan,
-    check_policy,
-    compile_table,
-    mask_event,
-)
+from cdc_replicator.masking.plans import MaskingError, TablePlan, compile_table
+from cdc_replicator.masking.rules import PolicyError, check_policy
 from cdc_replicator.schema.model import TableSchema
 
 if TYPE_CHECKING:  # the key stores import hvac: only a replicator with Vault keys pays for it

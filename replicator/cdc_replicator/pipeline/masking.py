@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 from cdc_replicator.contract.config import ConfigError, Masking
 from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent, Operation
+from cdc_replicator.masking.apply import range_survives_masking
 from cdc_replicator.masking.audit import MaskingMetrics
-from cdc_replicator.masking.engine import PolicyError, range_survives_masking
 from cdc_replicator.masking.masker import KeyProvider, Masker, MaskingBatch, merge_policies
+from cdc_replicator.masking.rules import PolicyError
 from cdc_replicator.observability.metrics import Metrics
 from cdc_replicator.schema.model import TableSchema
 from cdc_replicator.sinks.base import DeadLetter, TableOf

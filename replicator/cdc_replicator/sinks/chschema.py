@@ -20,7 +20,7 @@ columns, so every insert order, duplicate and replay merges to the same state:
 
 A column masked by ``null`` as a whole (*hidden*, ``layout.ValueColumn.hidden``) holds only
 its cells' liveness (presence flags, or counter shards with zero counts; see
-``cdc_replicator.masking.engine``) and is stored and merged as any column of its kind: the view
+``cdc_replicator.masking.rules``) and is stored and merged as any column of its kind: the view
 reads it to decide whether the row exists, and shows the column as a typed NULL.
 
 Write timestamps are assumed positive (0 means "none" in defaults), as clients' are.

@@ -7,7 +7,7 @@ A ``TableLayout`` lists the key columns and, per non-key column, how its state i
   own deletion time (an overwrite deletes the older elements);
 - ``counter``: the per-replica shards (the value is the sum of the latest shard per replica).
 
-A *hidden* column (masked by ``null`` as a whole, ``cdc_replicator.masking.engine``) holds its
+A *hidden* column (masked by ``null`` as a whole, ``cdc_replicator.masking.rules``) holds its
 cells' liveness instead of their values (presence flags; counter shards with zero counts):
 merges, TTLs and deletions treat it as any column of its storage, and a current-state view
 reads it to decide whether the row exists but shows NULL for the column.

@@ -19,7 +19,7 @@ For a Cassandra table ``ks.t`` (target ``ks_t``) the destination schema holds:
 
 A column masked by ``null`` as a whole (*hidden*, ``layout.ValueColumn.hidden``) holds only
 its cells' liveness (presence flags, or counter shards with zero counts; see
-``cdc_replicator.masking.engine``) and is stored and merged as any column of its kind. The view
+``cdc_replicator.masking.rules``) and is stored and merged as any column of its kind. The view
 reads it to decide whether the row exists (a row written by ``UPDATE`` has no row marker and
 lives through its cells, a counter table's rows always do) and shows the column as NULL.
 

@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 from cdc_replicator.contract.policy import KeySource, MaskingPolicySpec
 from cdc_replicator.events import Operation
+from cdc_replicator.masking.apply import range_survives_masking
 from cdc_replicator.masking.audit import MaskingMetrics
-from cdc_replicator.masking.engine import PolicyError, destination_type, range_survives_masking
 from cdc_replicator.masking.keys import VaultKeyStore, VaultSettings
 from cdc_replicator.masking.masker import Masker
+from cdc_replicator.masking.plans import destination_type
+from cdc_replicator.masking.rules import PolicyError
 from cdc_replicator.schema.registry import SchemaRegistry
 from prometheus_client import generate_latest
 

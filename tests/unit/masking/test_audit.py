@@ -10,9 +10,10 @@ import pytest
 from cdc_replicator.events import Cell
 from cdc_replicator.masking.actions import KeyMaterial
 from cdc_replicator.masking.audit import MaskingMetrics
-from cdc_replicator.masking.engine import MaskingError, PolicyError
 from cdc_replicator.masking.keys import KeySnapshot, StaticKeys
 from cdc_replicator.masking.masker import Masker, merge_policies
+from cdc_replicator.masking.plans import MaskingError
+from cdc_replicator.masking.rules import PolicyError
 from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.unit.masking.support import make_event, make_table, policy

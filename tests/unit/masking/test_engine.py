@@ -1,4 +1,4 @@
-"""The masking engine: each action on each kind of column, load-time rejection, destination types.
+"""The masking rules, plans and masks: each action on each kind of column, load-time rejection, destination types.
 
 Expected outputs are computed here independently (hashlib/hmac over the documented canonical
 bytes), not by calling the engine's own helpers.
@@ -19,19 +19,12 @@ from cdc_replicator.cql.types import parse_type
 from cdc_replicator.cql.values import CounterShard, CounterValue, CqlMap, UdtValue
 from cdc_replicator.events import Bound, Cell, Deletion, Operation
 from cdc_replicator.masking.actions import KeyMaterial
+from cdc_replicator.masking.apply import mask_event, range_survives_masking
 from cdc_replicator.masking.audit import MaskingMetrics
-from cdc_replicator.masking.engine import (
-    PRESENCE,
-    PolicyError,
-    check_policy,
-    compile_table,
-    destination_type,
-    mask_event,
-    range_survives_masking,
-    unmatched_rules,
-)
 from cdc_replicator.masking.keys import StaticKeys
 from cdc_replicator.masking.masker import Masker
+from cdc_replicator.masking.plans import compile_table, destination_type
+from cdc_replicator.masking.rules import PRESENCE, PolicyError, check_policy, unmatched_rules
 from prometheus_client import CollectorRegistry
 
 from tests.unit.masking.support import make_event, make_table, policy
