@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from e2e.lab import cassandra
-from e2e.lab.__main__ import status, up
+from e2e.lab.control import status, up
 from e2e.lab.errors import LabError
 from e2e.lab.layout import Layout
 from e2e.lab.ports import free_port
