@@ -16,7 +16,8 @@ from e2e.lab.layout import Layout
 __all__ = ["SERVICES", "build_parser", "down", "main", "status", "up"]
 
 DESCRIPTION = """\
-Starts every real service the product talks to on this machine, on private ports and
+Starts every real service the product talks to on this machine (Cassandra, PostgreSQL with
+TimescaleDB, a ClickHouse server, OpenBao, a Kubernetes API), on private ports and
 data directories, and reports where each one runs.
 
   up       start what is not running (idempotent), wait for real readiness
@@ -37,7 +38,7 @@ def _print_human(report: dict[str, Any]) -> None:
     for name, key in (
         ("postgres", "dsn"),
         ("timescaledb", "dsn"),
-        ("clickhouse", "dsn"),
+        ("clickhouse", "url"),
         ("openbao", "addr"),
         ("kubernetes", "kubeconfig"),
         ("etcd", "endpoint"),
@@ -45,6 +46,8 @@ def _print_human(report: dict[str, Any]) -> None:
         s = report[name]
         where = s.get(key, "not running") if s["running"] else "not running"
         print(f"{name:<11} {s.get('version', '') or '':<12} {where}")
+        if name == "clickhouse":
+            print(f"  chdb      {s['chdb']['version']:<12} {s['chdb']['dsn']}")
 
 
 def build_parser() -> argparse.ArgumentParser:

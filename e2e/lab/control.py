@@ -15,7 +15,7 @@ from typing import Any
 from e2e.lab import cassandra, clickhouse, kubernetes, openbao, postgres
 from e2e.lab.layout import Layout
 
-SERVICES = ("postgres", "cassandra", "kubernetes", "openbao")
+SERVICES = ("postgres", "cassandra", "clickhouse", "kubernetes", "openbao")
 
 
 def status(layout: Layout) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def status(layout: Layout) -> dict[str, Any]:
     report |= clickhouse.describe(layout)
     for name in ("postgres", "timescaledb", "kubernetes", "etcd", "openbao", "clickhouse"):
         report[name].setdefault("running", True)
-    report["ready"] = all(report[s]["running"] for s in (*SERVICES, "clickhouse"))
+    report["ready"] = all(report[s]["running"] for s in SERVICES)
     return report
 
 
@@ -55,6 +55,8 @@ def up(layout: Layout, services: Sequence[str], nodes: int, heap: str | None, lz
         cassandra.up(layout, nodes, heap)
         if lz4:
             cassandra.up_lz4(layout)
+    if "clickhouse" in services:
+        clickhouse.up(layout)
     if "kubernetes" in services or "openbao" in services:
         kubernetes.up(layout)
     if "openbao" in services:
@@ -68,6 +70,7 @@ def up(layout: Layout, services: Sequence[str], nodes: int, heap: str | None, lz
 def down(layout: Layout, purge: bool) -> None:
     openbao.down(layout)
     kubernetes.down(layout)
+    clickhouse.down(layout)
     cassandra.down(layout)
     postgres.down(layout)
     layout.status_file.unlink(missing_ok=True)
