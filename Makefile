@@ -19,7 +19,7 @@ deps:  ## install the system packages (apt) and uv, only what is missing
 
 venv: deps .venv/.synced  ## create .venv with the locked dependencies
 
-lab-up: venv  ## start the lab: Cassandra, Postgres+TimescaleDB, OpenBao, Kubernetes API (idempotent)
+lab-up: venv  ## start the lab: Cassandra, Postgres+TimescaleDB, a ClickHouse server, OpenBao, Kubernetes API (idempotent)
 	$(LAB) up
 
 lab-up-3: venv  ## start the lab with three Cassandra nodes

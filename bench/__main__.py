@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e.lab.__main__ import status
+from e2e.lab.control import status
 from e2e.lab.layout import Layout
 
 ROOT = Path(__file__).resolve().parents[1]

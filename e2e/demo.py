@@ -33,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from e2e.lab.__main__ import status
+from e2e.lab.control import status
 from e2e.lab.errors import LabError
 from e2e.lab.layout import Layout
 from e2e.lab.ports import free_port as _free_port

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from e2e.lab import cassandra
-from e2e.lab.__main__ import status, up
+from e2e.lab import cassandra, clickhouse
+from e2e.lab.control import SERVICES, status, up
 from e2e.lab.errors import LabError
 from e2e.lab.layout import Layout
 from e2e.lab.ports import free_port
@@ -39,7 +39,7 @@ def lab(lab_layout: Layout) -> dict[str, Any]:
         report = status(lab_layout)
         if not report["ready"]:
             nodes = max(1, len(report["cassandra"]["nodes"]))
-            report = up(lab_layout, ("postgres", "cassandra", "kubernetes", "openbao"), nodes, None)
+            report = up(lab_layout, SERVICES, nodes, None)
     except LabError as exc:
         pytest.fail(exc.describe(), pytrace=False)
     if not report["ready"]:
@@ -143,6 +143,28 @@ def private_postgres(lab_layout: Layout) -> Iterator[Callable[..., Server]]:
 
     def make(name: str, conf: str = "", hba: str = "") -> Server:
         server = private_server(lab_layout, f"{name}-{uuid.uuid4().hex[:6]}", free_port(), conf, hba)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.purge()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(lab: dict[str, Any]) -> dict[str, Any]:
+    """The lab's ClickHouse server: ``url``, ``user``, ``password``, ``version``, ports."""
+    return dict(lab["clickhouse"])
+
+
+@pytest.fixture
+def private_clickhouse(lab_layout: Layout) -> Iterator[Callable[[str], clickhouse.Server]]:
+    """Makes throwaway ClickHouse servers of the lab's build, for tests that stop a server mid-run;
+    ``make(name)`` returns one not yet started (``start()``); each is purged at the end of the test."""
+    made: list[clickhouse.Server] = []
+
+    def make(name: str) -> clickhouse.Server:
+        server = clickhouse.private_server(lab_layout, f"{name}-{uuid.uuid4().hex[:6]}", free_port(), free_port())
         made.append(server)
         return server
 

@@ -34,6 +34,8 @@ class Ports:
     etcd_client: int = 22379
     etcd_peer: int = 22380
     kube_apiserver: int = 26443
+    clickhouse_http: int = 18123
+    clickhouse_tcp: int = 19009
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ packages=(
   cmake gcc make libssl-dev dpkg-dev       # TimescaleDB's build
   openjdk-17-jre-headless maven            # Cassandra 5.0 and the resolver of its jars
   openssl                                  # the lab's certificates
+  npm                                      # fetches the ClickHouse server (libchdb.so of @chdb/lib-linux-x64-gnu)
   golang-go                                # only if the machine has no Go: builds kube-apiserver, etcd, helm
 )
 missing=()
@@ -16,6 +17,7 @@ for p in "${packages[@]}"; do
     golang-go) command -v go >/dev/null && continue ;;
     openjdk-17-jre-headless) command -v java >/dev/null && continue ;;
     maven) command -v mvn >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -5,6 +5,9 @@ Maven Central does not carry the binary tarball past 4.0-alpha2, so the lab reso
 ``lib/`` directory and launches ``CassandraDaemon`` with the JVM options Cassandra's own
 ``conf/jvm17-server.options`` prescribes. Several nodes share one machine as ccm does:
 one loopback address each, the same CQL and storage ports, a private JMX port each.
+
+The package: ``jvm`` (the JVM options), ``node`` (a node's places, ports and cassandra.yaml),
+this module (installing, starting, stopping, probing) and ``pom.xml`` (what Maven resolves).
 """
 
 from __future__ import annotations
@@ -12,189 +15,42 @@ from __future__ import annotations
 import shutil
 import ssl
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from e2e.lab import procs
+from e2e.lab.cassandra.jvm import JVM17_CLIENT_OPTIONS, JVM17_OPTIONS
+from e2e.lab.cassandra.node import LOGBACK, ClientTls, Node, render_yaml
 from e2e.lab.errors import LabError
 from e2e.lab.layout import CASSANDRA_VERSION, Layout
 
+__all__ = [
+    "MARKER",
+    "SERVICE",
+    "TLS_NODES",
+    "ClientTls",
+    "Node",
+    "client_ssl_context",
+    "down",
+    "down_tls",
+    "existing_nodes",
+    "install",
+    "is_running",
+    "lz4_node",
+    "nodes",
+    "nodetool",
+    "release_old_segments",
+    "running_nodes",
+    "tls_node",
+    "up",
+    "up_lz4",
+    "up_tls",
+    "version",
+]
+
 SERVICE = "cassandra"
 MARKER = "org.apache.cassandra.service.CassandraDaemon"
-
-# From Cassandra's conf/jvm17-server.options: the module openings Cassandra 5.0 needs on Java 17.
-JVM17_OPTIONS = [
-    "-XX:+UseG1GC",
-    "-XX:+ParallelRefProcEnabled",
-    "-XX:MaxTenuringThreshold=1",
-    "-XX:G1HeapRegionSize=16m",
-    "-XX:MaxGCPauseMillis=300",
-    "-Djdk.attach.allowAttachSelf=true",
-    "--add-exports",
-    "java.base/jdk.internal.misc=ALL-UNNAMED",
-    "--add-exports",
-    "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
-    "--add-exports",
-    "java.rmi/sun.rmi.registry=ALL-UNNAMED",
-    "--add-exports",
-    "java.rmi/sun.rmi.server=ALL-UNNAMED",
-    "--add-exports",
-    "java.sql/java.sql=ALL-UNNAMED",
-    "--add-exports",
-    "java.base/java.lang.ref=ALL-UNNAMED",
-    "--add-exports",
-    "jdk.unsupported/sun.misc=ALL-UNNAMED",
-    "--add-exports",
-    "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
-    "--add-exports",
-    "jdk.attach/sun.tools.attach=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/java.lang.module=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/jdk.internal.loader=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/jdk.internal.ref=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/jdk.internal.reflect=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/jdk.internal.math=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/jdk.internal.module=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/jdk.internal.util.jar=ALL-UNNAMED",
-    "--add-opens",
-    "jdk.management/com.sun.management.internal=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/sun.nio.ch=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/java.io=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/java.lang.reflect=ALL-UNNAMED",
-    "--add-opens",
-    "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/java.lang=ALL-UNNAMED",
-    "--add-opens",
-    "java.base/java.util=ALL-UNNAMED",
-    "-Dio.netty.tryReflectionSetAccessible=true",
-    "-Dio.netty.allocator.useCacheForAllThreads=true",
-    "-Dio.netty.allocator.maxOrder=11",
-]
-
-# From Cassandra's conf/jvm17-clients.options: what its tools (nodetool) need on Java 17.
-JVM17_CLIENT_OPTIONS = [
-    "-Djdk.attach.allowAttachSelf=true",
-    *(f"--add-exports=java.base/{p}=ALL-UNNAMED" for p in ("jdk.internal.misc", "jdk.internal.ref", "sun.nio.ch")),
-    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
-    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
-    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
-    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
-    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
-    *(
-        f"--add-opens=java.base/{p}=ALL-UNNAMED"
-        for p in (
-            "java.lang.module",
-            "jdk.internal.loader",
-            "jdk.internal.ref",
-            "jdk.internal.reflect",
-            "jdk.internal.math",
-            "jdk.internal.module",
-            "jdk.internal.util.jar",
-            "sun.nio.ch",
-            "java.io",
-            "java.util.concurrent",
-            "java.util",
-            "java.util.concurrent.atomic",
-            "java.lang",
-            "java.math",
-            "java.lang.reflect",
-            "java.net",
-        )
-    ),
-    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
-]
-
-LOGBACK = """<configuration scan="false">
-  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
-    <file>${cassandra.logdir}/system.log</file>
-    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
-  </appender>
-  <root level="INFO"><appender-ref ref="FILE"/></root>
-</configuration>
-"""
-
-
-@dataclass(frozen=True)
-class ClientTls:
-    """PEM files for a node's client-to-node encryption, and for the lab's own driver to reach it.
-
-    Cassandra's ``PEMBasedSslContextFactory`` wants ``keystore`` to hold an unencrypted (or
-    password-protected) **PKCS#8** private key (``BEGIN PRIVATE KEY``, not ``BEGIN EC/RSA PRIVATE
-    KEY``) followed by the certificate chain, and ``truststore`` the CA certificates, in PEM."""
-
-    keystore: Path
-    truststore: Path
-    ca: Path
-    """CA bundle the lab's driver verifies the node against."""
-    client_cert: Path
-    client_key: Path
-    """The pair the lab's driver presents (the node requires a client certificate)."""
-    protocols: tuple[str, ...] = ("TLSv1.2", "TLSv1.3")
-    """The node's accepted_protocols."""
-
-
-@dataclass(frozen=True)
-class Node:
-    index: int
-    root: Path
-    cql_port: int
-    storage_port: int
-    jmx_port: int
-    token: int
-    name: str = ""
-    cluster_name: str = "cdc-lab"
-    extra_yaml: str = ""
-    """Settings appended to cassandra.yaml (later keys win in SnakeYAML's map)."""
-    client_tls: ClientTls | None = None
-    """When set, CQL clients must speak TLS (1.2 or 1.3) and present a certificate from the truststore."""
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.{self.index + 1}"
-
-    @property
-    def cdc_raw(self) -> Path:
-        return self.root / "cdc_raw"
-
-    @property
-    def commitlog(self) -> Path:
-        return self.root / "commitlog"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "logs" / "system.log"
-
-    @property
-    def stdout_log(self) -> Path:
-        return self.root / "logs" / "stdout.log"
-
-    @property
-    def pidfile(self) -> Path:
-        return self.root / "pid"
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name or f"node{self.index + 1}",
-            "address": self.address,
-            "cql_port": self.cql_port,
-            "jmx_port": self.jmx_port,
-            "cdc_raw": str(self.cdc_raw),
-            "commitlog": str(self.commitlog),
-            "data": str(self.root / "data"),
-            "log": str(self.log),
-        }
 
 
 def nodes(layout: Layout, count: int) -> list[Node]:
@@ -239,57 +95,6 @@ def install(layout: Layout) -> Path:
     )
     staging.rename(lib)
     return lib
-
-
-def _yaml(node: Node, seeds: str) -> str:
-    return f"""\
-cluster_name: {node.cluster_name}
-num_tokens: 1
-initial_token: {node.token}
-partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-endpoint_snitch: SimpleSnitch
-listen_address: {node.address}
-rpc_address: {node.address}
-storage_port: {node.storage_port}
-native_transport_port: {node.cql_port}
-start_native_transport: true
-seed_provider:
-  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
-    parameters:
-      - seeds: "{seeds}"
-data_file_directories: [{node.root / "data"}]
-commitlog_directory: {node.commitlog}
-cdc_raw_directory: {node.cdc_raw}
-saved_caches_directory: {node.root / "saved_caches"}
-hints_directory: {node.root / "hints"}
-cdc_enabled: true
-cdc_total_space: 2048MiB
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
-commitlog_segment_size: 32MiB
-auto_bootstrap: false
-authenticator: AllowAllAuthenticator
-authorizer: AllowAllAuthorizer
-concurrent_compactors: 1
-concurrent_reads: 8
-concurrent_writes: 16
-{_client_encryption(node.client_tls)}{node.extra_yaml}"""
-
-
-def _client_encryption(tls: ClientTls | None) -> str:
-    if tls is None:
-        return ""
-    return f"""\
-client_encryption_options:
-  enabled: true
-  optional: false
-  ssl_context_factory:
-    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
-  keystore: {tls.keystore}
-  truststore: {tls.truststore}
-  require_client_auth: true
-  accepted_protocols: [{", ".join(tls.protocols)}]
-"""
 
 
 def _command(layout: Layout, node: Node, lib: Path, heap: str) -> list[str]:
@@ -418,7 +223,7 @@ def _start(layout: Layout, node: Node, lib: Path, heap: str, seeds: str, *, peer
         return
     for sub in ("conf", "data", "commitlog", "cdc_raw", "saved_caches", "hints", "logs"):
         (node.root / sub).mkdir(parents=True, exist_ok=True)
-    (node.root / "conf" / "cassandra.yaml").write_text(_yaml(node, seeds))
+    (node.root / "conf" / "cassandra.yaml").write_text(render_yaml(node, seeds))
     (node.root / "conf" / "logback.xml").write_text(LOGBACK)
     print(f"lab: starting Cassandra {node.name or node.address} on {node.address}:{node.cql_port}", flush=True)
     procs.start(_command(layout, node, lib, heap), node.pidfile, node.stdout_log, MARKER)

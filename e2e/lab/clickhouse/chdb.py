@@ -1,8 +1,9 @@
-"""The ClickHouse engine, embedded: chDB driven through clickhouse-connect's chdb interface.
+"""The ClickHouse engine embedded: chDB, driven through clickhouse-connect's chdb interface.
 
-No process to start. The lab only fixes the on-disk path tests and the demo use, and
-proves the engine loads. chDB holds a lock on its path while a process has it open, so
-concurrent users need separate paths: the DSN here is the shared default.
+The replicator still supports it (``chdb://PATH`` destinations, for a single replicator without
+a server). No process to start: the lab only fixes the on-disk path and proves the engine loads.
+chDB holds a lock on its path while a process has it open, so concurrent users need separate
+paths: the DSN here is the shared default.
 """
 
 from __future__ import annotations
@@ -28,4 +29,4 @@ def describe(layout: Layout) -> dict[str, Any]:
         version = client.server_version
     finally:
         client.close()
-    return {"clickhouse": {"dsn": dsn(layout), "path": path(layout), "version": version, "interface": "chdb"}}
+    return {"dsn": dsn(layout), "path": path(layout), "version": version, "interface": "chdb"}
