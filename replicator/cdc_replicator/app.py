@@ -33,7 +33,7 @@ from cdc_replicator.contract.config import ConfigError, ReplicatorConfig, load
 from cdc_replicator.events import ChangeEvent, Position
 from cdc_replicator.observability import logs, tracing
 from cdc_replicator.observability.http import HttpServer
-from cdc_replicator.observability.metrics import Metrics
+from cdc_replicator.observability.metrics import Metrics, labelled
 from cdc_replicator.pipeline import offsets
 from cdc_replicator.pipeline.backoff import Backoff
 from cdc_replicator.pipeline.factory import build_sink
@@ -187,6 +187,7 @@ class App:
                     return False
         session = self.session
         resources.callback(session.cluster.shutdown)
+        self.housekeeping.session = session  # it reads the node's cdc_total_space
         self.cassandra_error = None
         self.registry = await asyncio.to_thread(SchemaRegistry, lambda: load_snapshot(session))
         return True
@@ -219,7 +220,8 @@ class App:
         """Everything the stages need, in order; False when stopped before Cassandra answered."""
         config = self.config
         self.masking = MaskingStage.load(config.masking, self.metrics, self.table_of)
-        http = HttpServer(self.metrics.registry, self.health, port=config.observability.metrics_port)
+        exposed = labelled(self.metrics.registry, {"pipeline": config.pipeline, "node": config.source.node_name})
+        http = HttpServer(exposed, self.health, port=config.observability.metrics_port)
         await http.start()
         resources.push_async_callback(http.close)
         if self.registry is None and not await self._connect_schema(resources):

@@ -98,6 +98,12 @@ class CassandraSource(CassandraCluster):
         description="Delete a segment from cdc_raw once every destination committed past it "
         "(Cassandra rejects writes to CDC tables when cdc_raw is full).",
     )
+    cdc_total_space_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="The node's cdc_total_space in bytes, exported as cdc_total_space_bytes for the alerts on "
+        "cdc_raw filling up; unset: read from the node's system_views.settings over CQL.",
+    )
 
     @model_validator(mode="after")
     def _something_selected(self) -> CassandraSource:

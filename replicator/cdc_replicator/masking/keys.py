@@ -190,6 +190,10 @@ class VaultKeyStore:
         self.settings = settings
         self.sources = tuple(sources)
         self.metrics = metrics
+        for source in self.sources:
+            # Present from the start at 0: increase() sees a key's first failed refresh (a series that
+            # appears already at 1 would not count as an increase).
+            metrics.key_refresh_errors.labels(source.name)
         self._client_factory = client_factory or _new_client
         self._client: Any = None
         self._login_expires = 0.0

@@ -77,6 +77,8 @@ class Worker:
         self.progress = Progress()
         self.backoff = Backoff(tuning.retry_initial_seconds, tuning.retry_max_seconds)
         self.tracer: trace.Tracer = tracer or trace.NoOpTracer()
+        # At 0 from the start, so increase() counts the first dead letters (the alert on them needs it).
+        metrics.dead_letters.labels(self.name)
 
     # -- state --------------------------------------------------------------------------------
 
