@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from kubernetes.utils import parse_quantity
+from pydantic import Field, field_validator
 
 from cdc_operator.api.base import ApiModel, cel, validations
 from cdc_operator.api.common import ConditionList, Credentials, DnsName, Tls
 from cdc_operator.api.masking import KeySource
 
 Quantity = Annotated[int | str, Field(description="A Kubernetes quantity, e.g. 500m or 256Mi.")]
+
+
+def quantity_bytes(value: int | str) -> int:
+    """A Kubernetes quantity (4Gi, 4096Mi, 4G, 4294967296) in whole bytes; ValueError if it is none."""
+    return int(parse_quantity(value))  # type: ignore[no-untyped-call]
 
 
 class HostPathCdcRaw(ApiModel):
@@ -130,6 +136,25 @@ class CassandraSource(ApiModel):
         description="Tables captured as keyspace.table, in addition to keyspaces.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
+    cdc_total_space: int | str | None = Field(
+        default=None,
+        description="The nodes' cdc_total_space as a quantity (e.g. 4Gi or 4096Mi): once a node's cdc_raw holds "
+        "this much, Cassandra rejects writes to CDC tables. Each replicator exports it as cdc_total_space_bytes "
+        "for the alerts on cdc_raw filling up; unset, the replicators read it from system_views.settings.",
+        json_schema_extra=validations(
+            cel(
+                "type(self) == int ? self > 0 : (isQuantity(self) && quantity(self).isGreaterThan(quantity('0')))",
+                "cdcTotalSpace must be a positive quantity such as 4Gi",
+            )
+        ),
+    )
+
+    @field_validator("cdc_total_space")
+    @classmethod
+    def _positive_quantity(cls, value: int | str | None) -> int | str | None:
+        if value is not None and quantity_bytes(value) <= 0:
+            raise ValueError("cdcTotalSpace must be a positive quantity such as 4Gi")
+        return value
 
 
 class DestinationTable(ApiModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdc_replicator.contract import config as rc
 
 from cdc_operator.api.common import Credentials, Tls
+from cdc_operator.api.pipeline import quantity_bytes
 from cdc_operator.render import names
 from cdc_operator.render.inputs import Node, PipelineInputs, masking_key_env
 
@@ -61,6 +62,7 @@ def replicator_config(inputs: PipelineInputs, node: Node) -> rc.ReplicatorConfig
             tls=_tls(source.tls),
             keyspaces=list(source.keyspaces),
             tables=list(source.tables),
+            cdc_total_space_bytes=None if source.cdc_total_space is None else quantity_bytes(source.cdc_total_space),
         ),
         destinations=[
             rc.Destination(
