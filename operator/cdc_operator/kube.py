@@ -138,3 +138,22 @@ def read_secret(api: client.ApiClient, namespace: str, name: str) -> dict[str, s
             return None
         raise
     return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+
+EVENTS = "/apis/events.k8s.io/v1"
+
+
+def create_event(api: client.ApiClient, event: dict[str, Any]) -> None:
+    """Create one events.k8s.io/v1 Event (see ``cdc_operator.events``)."""
+    _call(api, "POST", f"{EVENTS}/namespaces/{event['metadata']['namespace']}/events", body=event)
+
+
+def patch_event(api: client.ApiClient, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    """Merge-patch an Event (its ``series``)."""
+    _call(
+        api,
+        "PATCH",
+        f"{EVENTS}/namespaces/{namespace}/events/{name}",
+        header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+        body=patch,
+    )

@@ -22,7 +22,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from cdc_operator import kube, metrics, status
+from cdc_operator import events, kube, metrics, status
 from cdc_operator.api.masking import MaskingPolicySpec
 from cdc_operator.reconcile import Outcome, reconcile
 from cdc_operator.render import names
@@ -53,8 +53,12 @@ class Runtime:
     api: client.ApiClient
     vault: VaultReader | None
     settings: Settings = field(default_factory=Settings)
+    recorder: events.EventRecorder = field(init=False)
     _memory: dict[tuple[str, str], _Memory] = field(default_factory=dict)
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.recorder = events.EventRecorder(self.api)
 
     # -- pipelines ---------------------------------------------------------------------------------
 
@@ -69,14 +73,18 @@ class Runtime:
         key = (namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._memory.pop(key, None)
+            metrics.forget_pipeline(f"{namespace}/{name}")
             return
         memory = self._memory.setdefault(key, _Memory())
         if full or memory.outcome is None:
             started = time.monotonic()
             try:
                 memory.outcome = reconcile(self.api, body, self.vault)
-            except Exception:
-                metrics.RECONCILIATIONS.labels("CdcPipeline", "error").inc()
+            except ApiException as exc:
+                self._reconcile_failed(body, "ApiError", f"Kubernetes API error {exc.status}: {exc.reason}")
+                raise
+            except Exception as exc:
+                self._reconcile_failed(body, "InternalError", f"{type(exc).__name__}: {exc}")
                 raise
             finally:
                 metrics.RECONCILE_DURATION.labels("CdcPipeline").observe(time.monotonic() - started)
@@ -84,8 +92,16 @@ class Runtime:
             result = "success" if memory.outcome.ok else "reference_error"
             metrics.RECONCILIATIONS.labels("CdcPipeline", result).inc()
             if not memory.outcome.ok:
+                metrics.RECONCILE_ERRORS.labels(f"{namespace}/{name}", memory.outcome.reason).inc()
                 log.warning("%s/%s: %s: %s", namespace, name, memory.outcome.reason, memory.outcome.message)
         self._refresh_status(body, memory)
+
+    def _reconcile_failed(self, body: dict[str, Any], reason: str, message: str) -> None:
+        """Count and tell a reconcile that raised (kopf or the loop retries it); repeats join one Event's series."""
+        meta = body["metadata"]
+        metrics.RECONCILIATIONS.labels("CdcPipeline", "error").inc()
+        metrics.RECONCILE_ERRORS.labels(f"{meta['namespace']}/{meta['name']}", reason).inc()
+        self.recorder.record(body, events.EventSpec("Warning", reason, message, "Reconcile"))
 
     def _observe(self, namespace: str, name: str) -> tuple[list[status.Replicas], dict[str, Any]]:
         selector = f"{names.PIPELINE_LABEL}={name}"
@@ -129,11 +145,33 @@ class Runtime:
             now=datetime.now(UTC),
             stale_after=self.settings.checkpoint_stale_seconds,
         )
+        metrics.export_pipeline(
+            f"{meta['namespace']}/{meta['name']}",
+            {r.node: (r.desired, r.ready) for r in replicas},
+            {n: status.checkpoint_time(c) for n, c in checkpoints.items()},
+            paused=bool(body["spec"].get("paused", False)),
+        )
         since = time.monotonic() - memory.last_patch
         if status.should_patch(memory.last_status, new, since, self.settings.status_min_interval):
             kube.patch_status(self.api, kube.PIPELINES, meta["namespace"], meta["name"], new)
             metrics.STATUS_PATCHES.labels("CdcPipeline").inc()
             memory.last_status, memory.last_patch = new, time.monotonic()
+            # Told only once the status that records the change is written: compared with the stored
+            # status, the same change is never told twice, not even by an operator restarted meanwhile.
+            self._tell(body, events.pipeline_events(body.get("status"), new))
+
+    def _tell(self, body: dict[str, Any], specs: list[events.EventSpec]) -> None:
+        """Record a pipeline's events; a masking key failure is also told on the policies it references."""
+        self.recorder.record_all(body, specs)
+        name = body["metadata"]["name"]
+        for spec in specs:
+            if spec.reason not in events.MASKING_REASONS:
+                continue
+            for ref in body["spec"].get("maskingPolicyRefs", []):
+                policy = kube.get(self.api, kube.POLICIES, body["metadata"]["namespace"], ref["name"])
+                if policy is not None:
+                    note = f"pipeline {name}: {spec.note}"
+                    self.recorder.record(policy, events.EventSpec("Warning", spec.reason, note, spec.action, name))
 
     # -- masking policies --------------------------------------------------------------------------
 
@@ -181,6 +219,7 @@ class Runtime:
         if current != new:
             kube.patch_status(self.api, kube.POLICIES, namespace, name, new)
             metrics.STATUS_PATCHES.labels("MaskingPolicy").inc()
+            self.recorder.record_all(body, events.policy_events(body.get("status"), new))
 
     # -- the periodic loop -------------------------------------------------------------------------
 

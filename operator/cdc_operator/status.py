@@ -44,6 +44,12 @@ def parse_checkpoint(raw: str | None) -> CheckpointReport | None:
         return None
 
 
+def checkpoint_time(report: CheckpointReport | None) -> float | None:
+    """When the checkpoint was written (Unix seconds), or None when absent or unreadable."""
+    updated = _parse_time(report.updated_at) if report is not None else None
+    return None if updated is None else updated.timestamp()
+
+
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

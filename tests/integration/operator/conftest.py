@@ -154,7 +154,9 @@ def run_operator(
     """Start ``cdc-operator run`` for one namespace, with short intervals; stopped after the test."""
     started: list[RunningOperator] = []
 
-    def start(namespace: str, stale_seconds: float = 600, vault_addr: str | None = None) -> RunningOperator:
+    def start(
+        namespace: str, stale_seconds: float = 600, vault_addr: str | None = None, vault: bool = True
+    ) -> RunningOperator:
         metrics_port, liveness_port = free_port(), free_port()
         env = {
             **os.environ,
@@ -165,6 +167,8 @@ def run_operator(
             "VAULT_JWT_FILE": str(operator_release.jwt_file),
         }
         env.pop("VAULT_TOKEN", None)
+        if not vault:  # an operator installed without Vault (the chart's default)
+            env.pop("VAULT_ADDR")
         log = tmp_path / f"operator-{namespace}-{len(started)}.log"
         args = [
             str(CDC_OPERATOR), "run", "-n", namespace,
