@@ -105,7 +105,8 @@ def pipeline_events(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Eve
     if warn and ready is not None and _changed(before.get("Ready"), ready):
         out.append(EventSpec("Warning", ready["reason"], ready.get("message", ""), "Reconcile"))
     new_hash, old_hash = new.get("configHash"), (old or {}).get("configHash")
-    if new_hash and new_hash != old_hash:
+    applied = bool(new_hash) and new_hash != old_hash
+    if applied:
         replicators = new.get("desiredReplicators", 0)
         out.append(
             EventSpec("Normal", "Reconciled", f"config {new_hash} applied for {replicators} replicator(s)", "Reconcile")
@@ -113,7 +114,10 @@ def pipeline_events(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Eve
     progressing, was_progressing = after.get("Progressing"), before.get("Progressing")
     if _is(progressing, "True") and not _is(was_progressing, "True"):
         out.append(EventSpec("Normal", "RollingOut", f"rolling out config {new_hash or '?'}", "Rollout"))
-    if _is(was_progressing, "True") and _is(progressing, "False") and not _is(after.get("Paused"), "True"):
+    # Done: the rollout seen in progress has ended, or a new config was rolled out before the status could
+    # show it in progress (the Deployment controller is quick when only the pod template changes).
+    done = _is(progressing, "False") and (_is(was_progressing, "True") or applied)
+    if done and not _is(after.get("Paused"), "True"):
         note = f"config {new_hash or '?'} rolled out: {new.get('replicators', '?')} replicators ready"
         out.append(EventSpec("Normal", "RolledOut", note, "Rollout"))
     paused, was_paused = after.get("Paused"), before.get("Paused")

@@ -64,6 +64,13 @@ def test_a_new_config_is_reconciled_and_rolled_out() -> None:
     assert (event.reason, event.note) == ("RolledOut", "config h2 rolled out: 3/3 replicators ready")
 
 
+def test_a_rollout_done_before_the_status_saw_it_is_told_done() -> None:
+    assert reasons(pipeline_events(RUNNING, {**RUNNING, "configHash": "h2"})) == [
+        ("Normal", "Reconciled"),
+        ("Normal", "RolledOut"),
+    ]
+
+
 def test_pause_and_resume_but_a_pause_is_not_a_rollout() -> None:
     rolling = status(Progressing=("True", "RollingOut", ""), Paused=("False", "Running", ""))
     paused = status(Progressing=("False", "RolloutComplete", ""), Paused=("True", "Paused", ""))
