@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from e2e.lab import cassandra, clickhouse, kubernetes, openbao, postgres
+from e2e.lab import cassandra, clickhouse, kubernetes, openbao, postgres, prometheus
 from e2e.lab.layout import Layout
 
 SERVICES = ("postgres", "cassandra", "clickhouse", "kubernetes", "openbao")
@@ -41,6 +41,8 @@ def status(layout: Layout) -> dict[str, Any]:
         report |= {"kubernetes": {"running": False}, "etcd": {"running": False}}
     report |= openbao.describe(layout) if openbao.is_running(layout) else {"openbao": {"running": False}}
     report |= clickhouse.describe(layout)
+    if layout.promtool_bin.exists():
+        report |= prometheus.describe(layout)
     for name in ("postgres", "timescaledb", "kubernetes", "etcd", "openbao", "clickhouse"):
         report[name].setdefault("running", True)
     report["ready"] = all(report[s]["running"] for s in SERVICES)
@@ -61,6 +63,8 @@ def up(layout: Layout, services: Sequence[str], nodes: int, heap: str | None, lz
         kubernetes.up(layout)
     if "openbao" in services:
         openbao.up(layout)
+    if "kubernetes" in services:
+        prometheus.install(layout)  # tools only, beside the Kubernetes ones: nothing to start
     report = status(layout)
     layout.status_file.write_text(json.dumps(report, indent=2))
     print(f"lab: up in {time.monotonic() - started:.1f}s; status in {layout.status_file}", flush=True)

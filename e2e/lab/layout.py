@@ -14,6 +14,8 @@ from pathlib import Path
 CASSANDRA_VERSION = os.environ.get("CDC_LAB_CASSANDRA_VERSION", "5.0.6")
 KUBERNETES_VERSION = os.environ.get("CDC_LAB_KUBERNETES_VERSION", "1.36.3")
 HELM_VERSION = os.environ.get("CDC_LAB_HELM_VERSION", "3.19.5")
+PROMETHEUS_VERSION = os.environ.get("CDC_LAB_PROMETHEUS_VERSION", "3.16.0")  # promtool; Go module v0.316.0
+PROMETHEUS_OPERATOR_VERSION = os.environ.get("CDC_LAB_PROMETHEUS_OPERATOR_VERSION", "0.85.0")  # its CRDs
 TIMESCALEDB_VERSION = os.environ.get("CDC_LAB_TIMESCALEDB_VERSION", "2.19.3")
 POSTGRES_MAJOR = "15"
 
@@ -74,6 +76,18 @@ class Layout:
     @property
     def helm_bin(self) -> Path:
         return self.cache / "bin" / f"helm-{HELM_VERSION}" / "helm"
+
+    @property
+    def promtool_bin(self) -> Path:
+        return self.cache / "bin" / f"prometheus-{PROMETHEUS_VERSION}" / "promtool"
+
+    @property
+    def promql_check_bin(self) -> Path:
+        return self.promtool_bin.parent / "promql-check"
+
+    @property
+    def prometheus_operator_crds(self) -> Path:
+        return self.cache / f"prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}" / "crd"
 
     @property
     def tools_dir(self) -> Path:
