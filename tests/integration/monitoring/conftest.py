@@ -21,12 +21,10 @@ from e2e.lab.layout import Layout
 from e2e.lab.ports import free_port
 from tests.integration.commitlog.helpers import run, unique_keyspace
 from tests.integration.masking import harness
-from tests.integration.operator.conftest import CDC_OPERATOR, CHART, OperatorRelease, cdc_crds, operator_release
+from tests.integration.operator.conftest import CDC_OPERATOR, CHART, install_crds
 from tests.integration.replicator.conftest import _drop_schema
 from tests.integration.replicator.process import Replicator, wait_until, write_config
 from tests.integration.waiting import eventually
-
-__all__ = ["cdc_crds", "operator_release"]  # the operator tests' fixtures, used here
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -202,9 +200,12 @@ MINIMAL_PIPELINE = {
 }
 
 
-def _scrape_operator(lab: dict[str, Any], kube_api: Any, release: OperatorRelease, tmp: Path) -> str:
-    """The operator (with the chart's RBAC) after it reconciled a two-node pipeline."""
+def _scrape_operator(lab: dict[str, Any], kube_api: Any, tmp: Path) -> str:
+    """The operator after it reconciled a two-node pipeline (as the lab's admin: the operator tests prove
+    the chart's RBAC)."""
     from kubernetes import client
+
+    install_crds(kube_api)
 
     core = client.CoreV1Api(kube_api)
     namespace = f"mon-{uuid.uuid4().hex[:8]}"
@@ -214,7 +215,7 @@ def _scrape_operator(lab: dict[str, Any], kube_api: Any, release: OperatorReleas
     )
     core.create_namespaced_secret(namespace, secret)
     port, liveness = free_port(), free_port()
-    env = {**os.environ, "KUBECONFIG": str(release.kubeconfig)}
+    env = {**os.environ, "KUBECONFIG": lab["kubernetes"]["kubeconfig"]}
     env.pop("VAULT_ADDR", None)
     args = [str(CDC_OPERATOR), "run", "-n", namespace, "--metrics-port", str(port), "--liveness-port", str(liveness),
             "--status-seconds", "1", "--resync-seconds", "2", "--status-min-interval", "1"]  # fmt: skip
@@ -244,14 +245,14 @@ def _scrape_operator(lab: dict[str, Any], kube_api: Any, release: OperatorReleas
 @pytest.fixture(scope="session")
 def scraped(
     lab: dict[str, Any], cql_session: Any, replication: str, postgres_dsn: str, vault: Any, kube_api: Any,
-    operator_release: OperatorRelease, tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:  # fmt: skip
     """The /metrics pages of a real replicator and a real operator, each at work."""
     return {
         "replicator": _scrape_replicator(
             lab, cql_session, replication, postgres_dsn, vault, tmp_path_factory.mktemp("replicator")
         ),
-        "operator": _scrape_operator(lab, kube_api, operator_release, tmp_path_factory.mktemp("operator")),
+        "operator": _scrape_operator(lab, kube_api, tmp_path_factory.mktemp("operator")),
     }
 
 
