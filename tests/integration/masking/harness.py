@@ -8,6 +8,7 @@ and reading /metrics.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +75,13 @@ def vault_env(lab: dict[str, Any]) -> dict[str, str]:
 
 
 def metric(text: str, name: str, labels: str = "") -> float | None:
-    """The value of ``name{labels}`` in a Prometheus exposition, or None."""
-    wanted = f"{name}{{{labels}}}" if labels else name
-    for line in text.splitlines():
-        if line.startswith(wanted + " "):
-            return float(line.rsplit(" ", 1)[1])
+    """The value of the sample ``name`` whose labels include ``labels`` (``key="tokens"``) in a Prometheus
+    exposition, or None. Every sample also carries the replicator's pipeline and node."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wanted = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and wanted.items() <= sample.labels.items():
+                return float(sample.value)
     return None

@@ -101,7 +101,9 @@ def test_run_converges_serves_metrics_and_drains_on_sigterm(
         wait_until(lambda: caught_up(tmp_path / "checkpoint.json", end, ALL), 120, "catch-up", replicator.logs)
         status, metrics = http_get(f"http://127.0.0.1:{port}/metrics")
         assert status == 200
-        assert f'cdc_events_processed_total{{destination="pg",table="{keyspace}.main"}}' in metrics
+        # Every sample also names its pipeline and node (the chart's alerts and dashboard use them).
+        labels = f'destination="pg",node="node1",pipeline="test/run",table="{keyspace}.main"'
+        assert f"cdc_events_processed_total{{{labels}}}" in metrics
         for name in ("cdc_replication_lag_seconds", "cdc_backlog_depth", "cdc_raw_bytes", "cdc_segments_pending"):
             assert name in metrics
         assert "cdc_commit_latency_seconds_bucket" in metrics
