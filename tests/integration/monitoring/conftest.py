@@ -159,12 +159,18 @@ def _scrape_replicator(lab: dict[str, Any], cql_session: Any, replication: str, 
         for n in range(5):
             run(cql_session, f"INSERT INTO {keyspace}.people (id, email) VALUES ({n}, 'p{n}@example.org')")
 
+        seen: list[str] = []
+
         def committed() -> bool:
-            values = [s for s in sample_labels_values(scrape(), "cdc_masking_masked_values_total") if s >= 5]
-            return bool(values) and bool(sample_labels(scrape(), "cdc_total_space_bytes"))
+            # One page holds both, and it is the page returned: a later scrape could time out on a busy machine.
+            text = scrape()
+            masked = [v for v in sample_labels_values(text, "cdc_masking_masked_values_total") if v >= 5]
+            if masked and sample_labels(text, "cdc_total_space_bytes"):
+                seen.append(text)
+            return bool(seen)
 
         wait_until(committed, 120, "the replicator to mask and commit the rows", replicator.logs)
-        return scrape()
+        return seen[-1]
     finally:
         replicator.stop()
         _drop_schema(postgres_dsn, schema)
