@@ -21,20 +21,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cdc_replicator.cql.jsonmap import event_to_json
 from cdc_replicator.cql.types import CqlType
 from cdc_replicator.endpoints import host_port
 from cdc_replicator.events import ChangeEvent, Position
-from cdc_replicator.sinks import chschema
+from cdc_replicator.sinks import chschema, writing
 from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableCache, TableOf, TypesOf, WriteResult
-from cdc_replicator.sinks.chtypes import converter, key_default
-from cdc_replicator.sinks.layout import TableLayout, ValueColumn
-from cdc_replicator.sinks.merge import Folder, RowState, TableBatch, rank
+from cdc_replicator.sinks.chtypes import converter
+from cdc_replicator.sinks.layout import LAYOUT_MARK, TableLayout, ValueColumn
+from cdc_replicator.sinks.merge import Folder, Register, RowState, TableBatch, rank
 from cdc_replicator.sinks.pgtypes import Convert
+from cdc_replicator.sinks.postgres import layout_refusal
 from cdc_replicator.tls import explain, https_context
 
 log = logging.getLogger(__name__)
-_NO_REGISTER = (0, 0, 0, None)
+_NO_REGISTER = (0, 0, 0, "", None)
 
 
 def _convert(column: ValueColumn | None, cql: CqlType) -> Convert:
@@ -125,11 +125,14 @@ class _Table:
         self.layout = layout
         self.folder = Folder(layout, _convert)
         self.tables = chschema.tables(layout)
-        self.static_ck = tuple(key_default(c.type) for c in layout.clustering)
+        self.static_ck = (None,) * len(layout.clustering)
+        self.value_bytes = {c.name: chschema.needs_value_bytes(c.type) for c in layout.columns}
 
 
-def _register(value: Any, timestamp: int, expires: int | None) -> tuple[int, int, int, Any]:
-    return (timestamp, rank(value, expires), expires or 0, value)
+def _register(reg: Register, value: Any, with_bytes: bool) -> tuple[int, int, int, bytes, Any]:
+    """``(write time, rank, expiry, value bytes, value)``: tuple order is ``Cells.resolveRegular``."""
+    order = reg.order if with_bytes and value is not None else b""
+    return (reg.timestamp, rank(value, reg.expires), reg.expires or 0, order, value)
 
 
 class ClickHouseSink:
@@ -220,6 +223,12 @@ class ClickHouseSink:
             return
         d = chschema.q(self.database)
         for name, (columns, order) in table.tables.items():
+            found = self.client.query(
+                "SELECT comment FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+                parameters={"d": self.database, "t": name},
+            ).result_rows
+            if found and found[0][0] != LAYOUT_MARK:
+                raise DestinationError(f"{self.name}: {layout_refusal(f'{self.database}.{name}', found[0][0])}")
             self.client.command(chschema.create_table(self.database, name, columns, order))
             existing = {
                 row[0]: row[1]
@@ -243,23 +252,25 @@ class ClickHouseSink:
         pk_width = len(layout.partition_key)
         out: dict[str, list[list[Any]]] = {"rows": [], "elements": [], "counters": [], "partitions": [], "ranges": []}
         value_columns = layout.columns
+        value_bytes = table.value_bytes
 
-        def emit(key: tuple[Any, ...], row: RowState) -> None:
-            record: list[Any] = [*key, (row.live or 0, int(row.live_expires is not None), row.live_expires or 0)]
+        def emit(key: tuple[Any, ...], clustering: tuple[Any, ...], row: RowState) -> None:
+            record: list[Any] = [*key, *clustering]
+            record.append((row.live or 0, int(row.live_expires is not None), row.live_expires or 0))
             record.append(row.deletion or 0)
             for column in value_columns:
                 if column.storage == "simple":
                     cell = row.cells.get(column.name)
-                    record.append(_NO_REGISTER if cell is None else _register(cell.value, cell.timestamp, cell.expires))
+                    record.append(
+                        _NO_REGISTER if cell is None else _register(cell, cell.value, value_bytes[column.name])
+                    )
                 elif column.storage == "elements":
                     elements = row.elements.get(column.name)
                     record.append(0 if elements is None or elements.deletion is None else elements.deletion)
                     if elements is not None:
                         for ekey, reg in elements.cells.items():
                             value = None if reg.value is None else json.dumps(reg.value, ensure_ascii=False)
-                            out["elements"].append(
-                                [*key, column.name, ekey, _register(value, reg.timestamp, reg.expires)]
-                            )
+                            out["elements"].append([*key, column.name, ekey, _register(reg, value, True)])
             out["rows"].append(record)
             for name, shards in row.counters.items():
                 for ident, (clock, total) in shards.items():
@@ -272,55 +283,27 @@ class ClickHouseSink:
                 out["counters"].append([*key, name, chschema.COUNTER_DELETION, (stamp, 0)])
 
         for key, row in batch.rows.items():
-            emit((*key[:pk_width], 0, *key[pk_width:]), row)
+            emit((*key[:pk_width], 0, key[pk_width]), row.clustering, row)
         for key, row in batch.statics.items():
-            emit((*key, 1, *table.static_ck), row)
+            emit((*key, 1, b""), table.static_ck, row)
         for key, stamp in batch.partitions.items():
             out["partitions"].append([*key, stamp])
-        width = len(layout.clustering)
-        defaults = list(table.static_ck)
         for key, r in batch.ranges.items():
-            start = list(r.start) + defaults[len(r.start) :]
-            end = list(r.end) + defaults[len(r.end) :]
-            out["ranges"].append(
-                [*key, *start, len(r.start), int(r.start_inclusive), *end, len(r.end), int(r.end_inclusive), r.deletion]
-            )
-        del width
+            out["ranges"].append([*key, r.deletion])
         return out
 
     def _write_sync(
         self, events: Sequence[ChangeEvent], table_of: TableOf, upto: Position, rejected: Sequence[DeadLetter]
     ) -> WriteResult:
         result = WriteResult(dead=list(rejected))
-        by_table: dict[int, tuple[_Table, list[ChangeEvent]]] = {}
-        for event in events:
-            table = self._tables.get(event, table_of)
-            if table is None:
-                result.dead.append(
-                    DeadLetter(event, "table unknown to the schema registry", event.keyspace, event.table)
-                )
-                continue
-            by_table.setdefault(id(table), (table, []))[1].append(event)
+        grouped = writing.group_by_table(events, self._tables, table_of, result)
         first = min((e.position for e in events), default=upto)
         token_base = f"{self.pipeline}/{self.node}/{first}-{upto}/{len(events)}"
         settings = {"async_insert": 0}
-        for table, table_events in by_table.values():
+        for entry in grouped:
+            table = entry.table
             self._ensure(table)
-            batch = TableBatch(table.layout)
-            for event in table_events:
-                try:
-                    table.folder.fold(batch, event)
-                except (ValueError, TypeError, OverflowError) as exc:
-                    result.dead.append(
-                        DeadLetter(event, f"value not representable: {exc}", event.keyspace, event.table)
-                    )
-            if len(result.dead):
-                # Refold without the refused events: a failed fold may have left partial state.
-                refused = {id(d.event) for d in result.dead}
-                batch = TableBatch(table.layout)
-                for event in table_events:
-                    if id(event) not in refused:
-                        table.folder.fold(batch, event)
+            batch = writing.fold(table, entry.events, result)
             for kind, records in self._rows(table, batch).items():
                 if not records:
                     continue
@@ -333,25 +316,14 @@ class ClickHouseSink:
                     database=self.database,
                     settings={**settings, "insert_deduplication_token": f"{token_base}/{name}"},
                 )
-            result.applied += batch.events
-            label = f"{table.layout.keyspace}.{table.layout.table}"
-            result.per_table[label] = result.per_table.get(label, 0) + batch.events
-            result.max_write_time = max(result.max_write_time, batch.max_timestamp)
+            writing.count(result, batch)
         if result.dead:
+            letters = [writing.dead_letter_record(d) for d in result.dead]
             self.client.insert(
                 "cdc_dead_letters",
                 [
-                    [
-                        self.pipeline,
-                        self.node,
-                        self.name,
-                        d.keyspace,
-                        d.table,
-                        "" if d.event is None else f"{d.event.position}#{d.event.index}",
-                        "" if d.event is None else json.dumps(event_to_json(d.event)),
-                        d.error,
-                    ]
-                    for d in result.dead
+                    [self.pipeline, self.node, self.name, r.keyspace, r.table, r.position or "", r.event or "", r.error]
+                    for r in letters
                 ],
                 column_names=["pipeline", "node", "destination", "keyspace", "table", "position", "event", "error"],
                 database=self.database,

@@ -14,6 +14,15 @@ reads it to decide whether the row exists but shows NULL for the column.
 
 Columns dropped in Cassandra stay in the layout (old segments still mention them) with their
 drop time, so a destination hides their cells as Cassandra does.
+
+Names in base tables (``stored``, ``helper``): every helper column starts with ``_`` and a
+character other than ``_`` (``_ck``, ``_live``, ``_t_<column>``...); a Cassandra column keeps its
+name unless that starts with ``_``, in which case it gets one more (``_x`` is stored as ``__x``).
+So no Cassandra column, whatever its name (``a__t``, ``_live``, ``_t_a``), can meet a helper. The
+views show every column under its Cassandra name.
+
+``LAYOUT_VERSION`` names the rules a destination table was created with (each sink marks its
+tables with it and refuses to write into a table carrying another mark: see the sinks).
 """
 
 from __future__ import annotations
@@ -23,6 +32,21 @@ from dataclasses import dataclass
 
 from cdc_replicator.cql.types import CqlType
 from cdc_replicator.schema.model import TableSchema
+
+LAYOUT_VERSION = 2
+"""1: keys, bounds and ties compared as typed destination values (wrong for timeuuid, uuid,
+negative numbers...); 2: Cassandra's byte orders (``cql.comparable``), helper names as above."""
+LAYOUT_MARK = f"cdc-layout {LAYOUT_VERSION}"
+
+
+def stored(name: str) -> str:
+    """The base-table column of Cassandra column ``name`` (see the module docstring)."""
+    return "_" + name if name.startswith("_") else name
+
+
+def helper(part: str, name: str) -> str:
+    """A per-column helper: ``t`` write time, ``x`` expiry, ``d`` deletion time, ``v`` value bytes."""
+    return f"_{part}_{name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,20 +8,26 @@ rules, so the outcome never depends on batching, duplicates or order.
 
 Ties at equal write timestamps follow ``Cells.resolveRegular`` (Cassandra 5.0): a tombstone
 beats an expiring cell, which beats a live one; of two expiring cells the later expiry wins;
-of two live cells the greater value wins. Cassandra compares serialized bytes there; we
-compare the destination values (identical for text, blobs and non-negative numbers, and
-only ever consulted when two different values carry the same microsecond timestamp).
+then the greater *serialized value*, compared as unsigned bytes (``Register.order``, made by
+``cql.comparable.serializer_for`` once per cell), for simple cells, statics, collection
+elements and UDT fields alike.
+
+Rows are keyed by their clustering's byte-comparable form (``cql.comparable.ClusteringKey``),
+and range tombstones by the forms of their two bounds, so every destination compares clustering
+keys and bounds as plain bytes and gets ``ClusteringComparator``'s answer; collection elements
+are keyed by the hex of their key's comparable form, so their order is Cassandra's too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdc_replicator.cql.comparable import ClusteringKey, Encode, Serialize, comparable_for, serializer_for
 from cdc_replicator.cql.jsonmap import to_json
+from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent, Operation
 from cdc_replicator.sinks.layout import TableLayout, ValueColumn
 
@@ -36,13 +42,6 @@ def rank(value: Any, expires: int | None) -> int:
     return EXPIRING if expires is not None else LIVE
 
 
-def _greater(a: Any, b: Any) -> bool:
-    try:
-        return bool(a > b)
-    except TypeError:
-        return repr(a) > repr(b)
-
-
 @dataclass(slots=True)
 class Register:
     """One cell: ``value`` None means a tombstone (Cassandra shows a deleted and a null cell alike)."""
@@ -50,6 +49,8 @@ class Register:
     timestamp: int
     value: Any
     expires: int | None
+    order: bytes = b""
+    """The value's serialized bytes (empty for a tombstone): the last tie-break."""
 
     def beats(self, other: Register) -> bool:
         if self.timestamp != other.timestamp:
@@ -64,7 +65,7 @@ class Register:
                 return self.expires > other.expires
         if mine == TOMBSTONE:
             return False
-        return _greater(self.value, other.value)
+        return self.order > other.order
 
 
 @dataclass(slots=True)
@@ -75,9 +76,10 @@ class Elements:
     cells: dict[str, Register] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        """``{key: [timestamp, value, expires]}``: the form the destinations merge."""
+        """``{key: [timestamp, value, expires, order as hex]}``: the form the destinations merge
+        (lowercase hex strings compare as the bytes they encode)."""
         return json.dumps(
-            {k: [r.timestamp, r.value, r.expires] for k, r in self.cells.items()},
+            {k: [r.timestamp, r.value, r.expires, r.order.hex()] for k, r in self.cells.items()},
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -85,6 +87,8 @@ class Elements:
 
 @dataclass(slots=True)
 class RowState:
+    clustering: tuple[Any, ...] = ()
+    """The row's clustering values as the destination stores them (converted)."""
     live: int | None = None
     live_expires: int | None = None
     deletion: int | None = None
@@ -102,10 +106,9 @@ class RowState:
 
 @dataclass(frozen=True, slots=True)
 class RangeState:
-    start: tuple[Any, ...]
-    start_inclusive: bool
-    end: tuple[Any, ...]
-    end_inclusive: bool
+    start: bytes
+    """The start bound's comparable form (``ClusteringKey.start``)."""
+    end: bytes
     deletion: int
 
 
@@ -114,11 +117,12 @@ class TableBatch:
     """Everything one batch does to one table, folded by key."""
 
     layout: TableLayout
-    rows: dict[tuple[Any, ...], RowState] = field(default_factory=dict)
     statics: dict[tuple[Any, ...], RowState] = field(default_factory=dict)
     partitions: dict[tuple[Any, ...], int] = field(default_factory=dict)
     ranges: dict[tuple[Any, ...], RangeState] = field(default_factory=dict)
-    """Keyed by partition key + (bound id,)."""
+    """Keyed by partition key + (start form, end form)."""
+    rows: dict[tuple[Any, ...], RowState] = field(default_factory=dict)
+    """Keyed by partition key + (clustering form,)."""
     events: int = 0
     max_timestamp: int = 0
 
@@ -127,24 +131,19 @@ def _max(a: int | None, b: int) -> int:
     return b if a is None or b > a else a
 
 
-def _sortable(value: Any) -> str:
-    """An element key whose ``COLLATE "C"`` order is Cassandra's for ints and text."""
-    if isinstance(value, bool):
-        return json.dumps(value)
-    if isinstance(value, int) and -(1 << 63) <= value < (1 << 63):
-        return f"{value + (1 << 63):016x}"
-    if isinstance(value, str):
-        return value
-    return json.dumps(to_json(value), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+def element_key_encoder(cql: CqlType) -> Callable[[Any], str]:
+    """The destination key of a multi-cell column's element: the hex of the cell path's comparable
+    form (a list's timeuuid, a set element, a map key), so sorting keys sorts as Cassandra does;
+    a UDT's field name."""
+    if cql.kind == "udt":
+        return str
+    encode: Encode = comparable_for(CqlType("timeuuid") if cql.kind == "list" else cql.params[0])
 
+    def key(path: Any) -> str:
+        form = encode(path)
+        return "" if form is None else form.hex()
 
-def element_key(kind: str, path: Any) -> str:
-    if kind == "list":
-        # List cells are keyed by timeuuids and ordered by their time, then bytes.
-        return f"{path.time:016x}{path.bytes.hex()}"
-    if kind == "udt":
-        return str(path)
-    return _sortable(path)
+    return key
 
 
 def element_value(kind: str, path: Any, value: Any) -> Any:
@@ -155,23 +154,48 @@ def element_value(kind: str, path: Any, value: Any) -> Any:
     return to_json(value)
 
 
+def element_order(cql: CqlType) -> Callable[[Any, Any], bytes]:
+    """``(path, value) ->`` the serialized bytes of an element cell's value, for ties: a list's
+    element, a map's value, a UDT field's value (by the field's own type); a set's cells hold none."""
+    if cql.kind == "set":
+        return lambda _path, _value: b""
+    if cql.kind == "udt":
+        by_field = {name: serializer_for(t) for name, t in zip(cql.fields, cql.params, strict=True)}
+
+        def field_bytes(path: Any, value: Any) -> bytes:
+            serialize = by_field.get(path)
+            return b"" if serialize is None or value is None else serialize(value)
+
+        return field_bytes
+    serialize = serializer_for(cql.params[-1])
+    return lambda _path, value: serialize(value)
+
+
 class Folder:
-    """Folds events of one table into a ``TableBatch`` with the destination's value converters."""
+    """Folds events of one table into a ``TableBatch`` with the destination's value converters.
+
+    Everything per column (converters, serializers, element key encoders) is built here once per
+    table layout; the fold computes each comparable form once per event key."""
 
     def __init__(self, layout: TableLayout, convert: Callable[[ValueColumn | None, Any], Convert]) -> None:
         self.layout = layout
         self.key_converters = [convert(None, k.type) for k in layout.key_columns]
         self.pk_width = len(layout.partition_key)
+        self.clustering_key = ClusteringKey(
+            [c.type for c in layout.clustering], [c.descending for c in layout.clustering]
+        )
         self.columns: dict[str, ValueColumn] = {c.name: c for c in layout.columns}
         self.converters: dict[str, Convert] = {c.name: convert(c, c.type) for c in layout.columns}
+        self.serializers: dict[str, Serialize] = {
+            c.name: serializer_for(c.type) for c in layout.columns if c.storage == "simple"
+        }
+        multi = [c for c in layout.columns if c.storage == "elements"]
+        self.element_keys = {c.name: element_key_encoder(c.type) for c in multi}
+        self.element_orders = {c.name: element_order(c.type) for c in multi}
 
     def _key(self, values: Mapping[str, Any], columns: Iterable[Any], offset: int) -> tuple[Any, ...]:
         converters = self.key_converters
         return tuple(converters[offset + i](values[c.name]) for i, c in enumerate(columns))
-
-    def _bound(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        converters = self.key_converters
-        return tuple(converters[self.pk_width + i](v) for i, v in enumerate(values))
 
     def fold(self, batch: TableBatch, event: ChangeEvent) -> None:  # noqa: PLR0912, PLR0915 - one branch per event part, inlined: the hot path
         batch.events += 1
@@ -187,19 +211,13 @@ class Folder:
             assert event.deletion is not None
             assert event.range_start is not None
             assert event.range_end is not None
-            start, end = self._bound(event.range_start.values), self._bound(event.range_end.values)
-            ident = json.dumps(
-                [to_json(start), event.range_start.inclusive, to_json(end), event.range_end.inclusive],
-                separators=(",", ":"),
-            )
-            bound_id = hashlib.md5(ident.encode(), usedforsecurity=False).hexdigest()
-            key = (*pk, bound_id)
+            start = self.clustering_key.start(event.range_start.values, event.range_start.inclusive)
+            end = self.clustering_key.end(event.range_end.values, event.range_end.inclusive)
+            key = (*pk, start, end)
             seen = batch.ranges.get(key)
             stamp = event.deletion.timestamp
             if seen is None or stamp > seen.deletion:
-                batch.ranges[key] = RangeState(
-                    start, event.range_start.inclusive, end, event.range_end.inclusive, stamp
-                )
+                batch.ranges[key] = RangeState(start, end, stamp)
             batch.max_timestamp = max(batch.max_timestamp, stamp)
             return
         if event.static:
@@ -207,10 +225,15 @@ class Folder:
             if row is None:
                 row = batch.statics[pk] = RowState()
         else:
-            key = pk + self._key(event.clustering, layout.clustering, self.pk_width)
+            values = event.clustering
+            clustering = [values[c.name] for c in layout.clustering]
+            key = (*pk, self.clustering_key.row(clustering))
             row = batch.rows.get(key)
             if row is None:
-                row = batch.rows[key] = RowState()
+                key_converters = self.key_converters
+                width = self.pk_width
+                converted = tuple(key_converters[width + i](v) for i, v in enumerate(clustering))
+                row = batch.rows[key] = RowState(converted)
         top = 0
         if event.deletion is not None:
             row.deletion = _max(row.deletion, event.deletion.timestamp)
@@ -222,6 +245,7 @@ class Folder:
             if row.live is None or mine.beats(Register(row.live, True, row.live_expires)):
                 row.live, row.live_expires = liveness.timestamp, liveness.expires_at
         converters = self.converters
+        serializers = self.serializers
         for name, cell in event.cells.items():
             top = max(top, cell.timestamp)
             column = self.columns.get(name)
@@ -238,27 +262,36 @@ class Folder:
                         shards[ident] = (shard.clock, shard.value)
                 continue
             convert = converters.get(name)
-            value = None if cell.deleted or convert is None else convert(cell.value)
-            expires = cell.local_deletion_time if cell.ttl is not None and not cell.deleted else None
-            new = Register(cell.timestamp, value, expires)
+            if cell.deleted or convert is None:
+                new = Register(cell.timestamp, None, None)
+            else:
+                expires = cell.local_deletion_time if cell.ttl is not None else None
+                new = Register(cell.timestamp, convert(cell.value), expires, serializers[name](cell.value))
             old = row.cells.get(name)
             if old is None or new.beats(old):
                 row.cells[name] = new
         for name, complex_column in event.complex.items():
             column = self.columns.get(name)
             kind = column.type.kind if column is not None else "list"
+            element_key = self.element_keys.get(name)
+            element_bytes = self.element_orders.get(name)
             elements = row.elements.get(name)
             if elements is None:
                 elements = row.elements[name] = Elements()
             if complex_column.deletion is not None:
                 elements.deletion = _max(elements.deletion, complex_column.deletion.timestamp)
                 top = max(top, complex_column.deletion.timestamp)
+            if element_key is None or element_bytes is None:
+                continue  # a column the layout does not know (dropped before our schema knew it)
             for cell in complex_column.cells:
                 top = max(top, cell.timestamp)
-                ekey = element_key(kind, cell.path)
-                value = None if cell.deleted else element_value(kind, cell.path, cell.value)
-                expires = cell.local_deletion_time if cell.ttl is not None and not cell.deleted else None
-                new = Register(cell.timestamp, value, expires)
+                ekey = element_key(cell.path)
+                if cell.deleted:
+                    new = Register(cell.timestamp, None, None)
+                else:
+                    expires = cell.local_deletion_time if cell.ttl is not None else None
+                    value = element_value(kind, cell.path, cell.value)
+                    new = Register(cell.timestamp, value, expires, element_bytes(cell.path, cell.value))
                 old = elements.cells.get(ekey)
                 if old is None or new.beats(old):
                     elements.cells[ekey] = new

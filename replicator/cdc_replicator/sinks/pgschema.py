@@ -1,21 +1,31 @@
 """SQL for one table in Postgres (and TimescaleDB): base tables, merge statements, the view.
 
-For a Cassandra table ``ks.t`` (target ``ks_t``) the destination schema holds:
+For a Cassandra table ``ks.t`` (target ``ks_t``) the destination schema holds (column names as in
+``layout``: a Cassandra column ``c`` is stored as ``stored(c)``, its helpers are ``_t_c`` etc.):
 
-``ks_t__rows``        one row per Cassandra row: key columns; ``_live``/``_live_x`` (row marker
-                      write time and expiry, seconds); ``_del`` (row deletion time); per simple
-                      column ``c`` (value, NULL = tombstone), ``c__t`` (write time, µs) and
-                      ``c__x`` (expiry, s); per non-frozen collection/UDT ``c`` (jsonb
-                      ``{element key: [write time, value, expiry]}``) and ``c__d`` (the column's
-                      deletion time); per counter ``c`` (jsonb ``{replica id: [clock, total]}``),
-                      ``c__t`` (newest write time) and ``c__d`` (counter tombstone time).
+``ks_t__rows``        one row per Cassandra row, keyed by the partition key and ``_ck``, the
+                      clustering's byte-comparable form (``cql.comparable.ClusteringKey``: bytea
+                      order is Cassandra's clustering order, DESC included); the clustering
+                      columns typed and readable; ``_live``/``_live_x`` (row marker write time and
+                      expiry, seconds); ``_del`` (row deletion time); per simple column ``c``
+                      (value, NULL = tombstone), ``_t_c`` (write time, µs), ``_x_c`` (expiry, s)
+                      and, where the typed value does not compare as Cassandra's serialized
+                      bytes do, ``_v_c`` (those bytes: the tie-break at equal write times); per
+                      non-frozen collection/UDT ``c`` (jsonb ``{element key: [write time, value,
+                      expiry, value bytes hex]}``) and ``_d_c`` (the column's deletion time); per
+                      counter ``c`` (jsonb ``{replica id: [clock, total]}``), ``_t_c`` (newest
+                      write time) and ``_d_c`` (counter tombstone time).
 ``ks_t__static``      the same for static columns, one row per partition.
 ``ks_t__partitions``  partition deletion time per partition key.
-``ks_t__ranges``      range tombstones: partition key, bound prefixes (typed ``_s_<ck>`` /
-                      ``_e_<ck>`` columns, ``_s_len``, ``_s_incl``...), deletion time.
+``ks_t__ranges``      range tombstones: partition key, ``_s``/``_e`` (the bounds' comparable
+                      forms, bound kinds included), deletion time. A row is covered exactly when
+                      ``_s < _ck < _e``.
 ``ks_t``              a view with Cassandra's current state: what ``SELECT *`` returns, applying
                       deletions, drop times and TTL expiry (at query time, so expired cells
                       disappear when they expire, with nothing to rewrite).
+
+Every base table is created with the comment ``layout.LAYOUT_MARK``; the sink refuses a table
+carrying another (``postgres.PostgresSink._ensure``).
 
 A column masked by ``null`` as a whole (*hidden*, ``layout.ValueColumn.hidden``) holds only
 its cells' liveness (presence flags, or counter shards with zero counts; see
@@ -31,8 +41,10 @@ idempotent and commutative: replays and replica duplicates change nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 
-from cdc_replicator.sinks.layout import KeyColumn, TableLayout, ValueColumn
+from cdc_replicator.cql.types import CqlType
+from cdc_replicator.sinks.layout import KeyColumn, TableLayout, ValueColumn, helper, stored
 from cdc_replicator.sinks.pgtypes import pg_type
 
 MIN_BIGINT = "(-9223372036854775808)::bigint"
@@ -46,6 +58,27 @@ def q(name: str) -> str:
 
 def tbl(schema: str, name: str) -> str:
     return f"{q(schema)}.{q(name)}"
+
+
+_BYTE_ORDERED = frozenset({"ascii", "text", "blob", "boolean", "uuid", "timeuuid", "date", "time"})
+"""Types whose Postgres values compare as Cassandra's serialized bytes (text under ``COLLATE "C"``,
+bytea, booleans, uuid (memcmp), date (days, serialized with the epoch at 2^31), time (non-negative
+nanoseconds)): their registers need no ``_v_`` bytes."""
+
+
+def needs_value_bytes(cql: CqlType) -> bool:
+    """Whether a simple column of this type keeps its serialized bytes for ties (``_v_<c>``)."""
+    return cql.kind not in _BYTE_ORDERED
+
+
+def _c(name: str) -> str:
+    """The quoted stored column of Cassandra column ``name``."""
+    return q(stored(name))
+
+
+def _h(part: str, name: str) -> str:
+    """The quoted helper column ``part`` of Cassandra column ``name``."""
+    return q(helper(part, name))
 
 
 def functions(schema: str) -> list[str]:
@@ -63,7 +96,7 @@ def functions(schema: str) -> list[str]:
                THEN {s}.cdc_rank(n->1, n->2) > {s}.cdc_rank(o->1, o->2)
              WHEN {s}.cdc_rank(n->1, n->2) = 2 THEN (n->>2)::bigint > (o->>2)::bigint
              WHEN {s}.cdc_rank(n->1, n->2) = 3 THEN false
-             ELSE (n->1) > (o->1) END $$""",
+             ELSE (n->>3) COLLATE "C" > (o->>3) COLLATE "C" END $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.cdc_merge_cells(a jsonb, b jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS
         $$ SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE (
              SELECT jsonb_object_agg(k, CASE WHEN y IS NULL THEN x WHEN x IS NULL THEN y
@@ -112,18 +145,28 @@ def infrastructure(schema: str) -> list[str]:
 def _value_columns(column: ValueColumn) -> list[tuple[str, str]]:
     name = column.name
     if column.storage == "simple":
-        return [(name, pg_type(column.type)), (f"{name}__t", "bigint"), (f"{name}__x", "bigint")]
+        out = [(stored(name), pg_type(column.type)), (helper("t", name), "bigint"), (helper("x", name), "bigint")]
+        if needs_value_bytes(column.type):
+            out.append((helper("v", name), "bytea"))
+        return out
     if column.storage == "elements":
-        return [(name, "jsonb"), (f"{name}__d", "bigint")]
-    return [(name, "jsonb"), (f"{name}__t", "bigint"), (f"{name}__d", "bigint")]
+        return [(stored(name), "jsonb"), (helper("d", name), "bigint")]
+    return [(stored(name), "jsonb"), (helper("t", name), "bigint"), (helper("d", name), "bigint")]
 
 
 def _keys(columns: tuple[KeyColumn, ...]) -> list[tuple[str, str]]:
-    return [(c.name, pg_type(c.type, key=True)) for c in columns]
+    return [(stored(c.name), pg_type(c.type, key=True)) for c in columns]
 
 
 def rows_columns(layout: TableLayout) -> list[tuple[str, str]]:
-    out = [*_keys(layout.key_columns), ("_live", "bigint"), ("_live_x", "bigint"), ("_del", "bigint")]
+    out = [
+        *_keys(layout.partition_key),
+        ("_ck", "bytea"),
+        *_keys(layout.clustering),
+        ("_live", "bigint"),
+        ("_live_x", "bigint"),
+        ("_del", "bigint"),
+    ]
     for column in layout.regular:
         out.extend(_value_columns(column))
     return out
@@ -141,27 +184,29 @@ def partition_columns(layout: TableLayout) -> list[tuple[str, str]]:
 
 
 def range_columns(layout: TableLayout) -> list[tuple[str, str]]:
-    out = [*_keys(layout.partition_key), ("_bound", "text")]
-    for side in ("s", "e"):
-        out.extend((f"_{side}_{c.name}", pg_type(c.type, key=True)) for c in layout.clustering)
-        out.extend([(f"_{side}_len", "smallint"), (f"_{side}_incl", "boolean")])
-    out.append(("_del", "bigint"))
-    return out
+    return [*_keys(layout.partition_key), ("_s", "bytea"), ("_e", "bytea"), ("_del", "bigint")]
 
 
-def base_tables(layout: TableLayout) -> dict[str, tuple[list[tuple[str, str]], list[str]]]:
+def row_key(layout: TableLayout, extra: tuple[str, ...] = ()) -> list[str]:
+    """The rows table's primary key: partition key, ``_ck``, and ``extra`` Cassandra key columns
+    (TimescaleDB needs its time column in every unique index)."""
+    return [stored(c.name) for c in layout.partition_key] + ["_ck"] + [stored(n) for n in extra]
+
+
+def base_tables(
+    layout: TableLayout, extra_key: tuple[str, ...] = ()
+) -> dict[str, tuple[list[tuple[str, str]], list[str]]]:
     """Base table name -> (columns with types, primary key)."""
     t = layout.target
-    keys = [c.name for c in layout.key_columns]
-    pks = [c.name for c in layout.partition_key]
+    pks = [stored(c.name) for c in layout.partition_key]
     out = {
-        f"{t}__rows": (rows_columns(layout), keys),
+        f"{t}__rows": (rows_columns(layout), row_key(layout, extra_key)),
         f"{t}__partitions": (partition_columns(layout), pks),
     }
     if layout.statics:
         out[f"{t}__static"] = (static_columns(layout), pks)
     if layout.clustering:
-        out[f"{t}__ranges"] = (range_columns(layout), [*pks, "_bound"])
+        out[f"{t}__ranges"] = (range_columns(layout), [*pks, "_s", "_e"])
     return out
 
 
@@ -170,17 +215,25 @@ def create_table(schema: str, name: str, columns: list[tuple[str, str]], key: li
     return f"CREATE TABLE IF NOT EXISTS {tbl(schema, name)} ({cols}, PRIMARY KEY ({', '.join(q(k) for k in key)}))"
 
 
-def _register_wins(new: str, old: str, name: str, value_type: str) -> str:
-    """SQL: the staged register ``new`` beats the stored one (Cassandra's resolveRegular)."""
-    nv, nt, nx = f"{new}.{q(name)}", f"{new}.{q(name + '__t')}", f"{new}.{q(name + '__x')}"
-    ov, ot, ox = f"{old}.{q(name)}", f"{old}.{q(name + '__t')}", f"{old}.{q(name + '__x')}"
+def _register_wins(new: str, old: str, column: ValueColumn) -> str:
+    """SQL: the staged register ``new`` beats the stored one (``Cells.resolveRegular``): the later
+    write time; at equal times tombstone > expiring > live, then the later expiry, then the
+    greater serialized value (``_v_c`` bytes, or the typed value where it compares the same)."""
+    name = column.name
+    nv, nt, nx = f"{new}.{_c(name)}", f"{new}.{_h('t', name)}", f"{new}.{_h('x', name)}"
+    ov, ot, ox = f"{old}.{_c(name)}", f"{old}.{_h('t', name)}", f"{old}.{_h('x', name)}"
+    if needs_value_bytes(column.type):
+        greater = f"{new}.{_h('v', name)} > {old}.{_h('v', name)}"
+    elif pg_type(column.type) == "text":
+        greater = f'{nv} COLLATE "C" > {ov} COLLATE "C"'
+    else:
+        greater = f"{nv} > {ov}"
     nr = f"(CASE WHEN {nv} IS NULL THEN 3 WHEN {nx} IS NOT NULL THEN 2 ELSE 1 END)"
     orank = f"(CASE WHEN {ov} IS NULL THEN 3 WHEN {ox} IS NOT NULL THEN 2 ELSE 1 END)"
-    del value_type
     return (
         f"({nt} IS NOT NULL AND ({ot} IS NULL OR {nt} > {ot} OR ({nt} = {ot} AND ("
         f"{nr} > {orank} OR ({nr} = {orank} AND ("
-        f"({nr} = 2 AND {nx} > {ox}) OR ({nr} = 1 AND {nv} > {ov})))))))"
+        f"({nr} = 2 AND {nx} > {ox}) OR ({nr} <> 3 AND ({nr} = 1 OR {nx} = {ox}) AND {greater})))))))"
     )
 
 
@@ -199,39 +252,42 @@ def _set_clauses(columns: tuple[ValueColumn, ...], schema: str) -> list[str]:
     for column in columns:
         name = column.name
         if column.storage == "simple":
-            wins = _register_wins("EXCLUDED", "d", name, pg_type(column.type))
-            for part in (name, f"{name}__t", f"{name}__x"):
+            wins = _register_wins("EXCLUDED", "d", column)
+            parts = [stored(name), helper("t", name), helper("x", name)]
+            if needs_value_bytes(column.type):
+                parts.append(helper("v", name))
+            for part in parts:
                 out.append(f"{q(part)} = CASE WHEN {wins} THEN EXCLUDED.{q(part)} ELSE d.{q(part)} END")
         elif column.storage == "elements":
-            out.append(f"{q(name)} = {s}.cdc_merge_cells(d.{q(name)}, EXCLUDED.{q(name)})")
-            out.append(f"{q(name + '__d')} = GREATEST(d.{q(name + '__d')}, EXCLUDED.{q(name + '__d')})")
+            out.append(f"{_c(name)} = {s}.cdc_merge_cells(d.{_c(name)}, EXCLUDED.{_c(name)})")
+            out.append(f"{_h('d', name)} = GREATEST(d.{_h('d', name)}, EXCLUDED.{_h('d', name)})")
         else:
-            out.append(f"{q(name)} = {s}.cdc_merge_shards(d.{q(name)}, EXCLUDED.{q(name)})")
-            for part in (f"{name}__t", f"{name}__d"):
+            out.append(f"{_c(name)} = {s}.cdc_merge_shards(d.{_c(name)}, EXCLUDED.{_c(name)})")
+            for part in (helper("t", name), helper("d", name)):
                 out.append(f"{q(part)} = GREATEST(d.{q(part)}, EXCLUDED.{q(part)})")
     return out
 
 
-def merge_statement(schema: str, layout: TableLayout, kind: str, stage: str) -> str:
+def merge_statement(schema: str, layout: TableLayout, kind: str, stage: str, extra_key: tuple[str, ...] = ()) -> str:
     """``INSERT … SELECT FROM stage ON CONFLICT DO UPDATE`` for one base table."""
     t = layout.target
+    pks = [stored(c.name) for c in layout.partition_key]
     if kind == "rows":
-        columns, key, sets = rows_columns(layout), layout.key_columns, _set_clauses(layout.regular, schema)
+        columns, conflict, sets = rows_columns(layout), row_key(layout, extra_key), _set_clauses(layout.regular, schema)
     elif kind == "static":
-        columns, key, sets = static_columns(layout), layout.partition_key, _set_clauses(layout.statics, schema)
+        columns, conflict, sets = static_columns(layout), pks, _set_clauses(layout.statics, schema)
     elif kind == "partitions":
-        columns, key, sets = partition_columns(layout), layout.partition_key, ["_del = GREATEST(d._del, EXCLUDED._del)"]
+        columns, conflict, sets = partition_columns(layout), pks, ["_del = GREATEST(d._del, EXCLUDED._del)"]
     else:
-        columns = range_columns(layout)
-        key = layout.partition_key
+        columns, conflict = range_columns(layout), [*pks, "_s", "_e"]
         sets = ["_del = GREATEST(d._del, EXCLUDED._del)"]
     names = ", ".join(q(n) for n, _ in columns)
-    conflict = [q(c.name) for c in key] + (['"_bound"'] if kind == "ranges" else [])
+    keys = ", ".join(q(k) for k in conflict)
     # Rows are locked in key order, so replicators of several nodes merging overlapping
     # batches into the same table wait for each other instead of deadlocking.
     return (
         f"INSERT INTO {tbl(schema, f'{t}__{kind}')} AS d ({names}) SELECT {names} FROM {q(stage)} "
-        f"ORDER BY {', '.join(conflict)} ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {', '.join(sets)}"
+        f"ORDER BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {', '.join(sets)}"
     )
 
 
@@ -244,72 +300,63 @@ def stage_name(schema: str, base: str, columns: list[tuple[str, str]]) -> str:
 # -- the view ---------------------------------------------------------------------------------
 
 
-def _bound_test(layout: TableLayout, side: str) -> str:
-    """SQL: row ``r`` is past the start bound (side ``s``) / before the end bound (``e``) of ``g``."""
-    clustering = layout.clustering
-    cases = ["WHEN 0 THEN true"]
-    for length in range(1, len(clustering) + 1):
-        terms = []
-        for i in range(length):
-            c = clustering[i]
-            ascending = not c.descending
-            after = ascending if side == "s" else not ascending
-            op = ">" if after else "<"
-            eqs = [f"r.{q(clustering[j].name)} = g.{q(f'_{side}_{clustering[j].name}')}" for j in range(i)]
-            terms.append("(" + " AND ".join([*eqs, f"r.{q(c.name)} {op} g.{q(f'_{side}_{c.name}')}"]) + ")")
-        all_eq = [f"r.{q(clustering[j].name)} = g.{q(f'_{side}_{clustering[j].name}')}" for j in range(length)]
-        terms.append("(" + " AND ".join([*all_eq, f"g.{q(f'_{side}_incl')}"]) + ")")
-        cases.append(f"WHEN {length} THEN ({' OR '.join(terms)})")
-    return f"(CASE g.{q(f'_{side}_len')} {' '.join(cases)} END)"
+def range_covers(row: str, bound: str) -> str:
+    """SQL: the range tombstone ``bound`` covers the row ``row`` (one comparison per end: the
+    comparable forms hold prefixes and bound kinds, see ``cql.comparable.ClusteringKey``)."""
+    return f"({bound}._s < {row}._ck AND {row}._ck < {bound}._e)"
 
 
 def _visible(column: ValueColumn, prefix: str, hidden: str, schema: str) -> str:
     s = q(schema)
     name = column.name
     floor = hidden if column.dropped_at is None else f"GREATEST({hidden}, {column.dropped_at}::bigint)"
-    v = f"{prefix}.{q(name)}"
+    v = f"{prefix}.{_c(name)}"
     if column.storage == "simple":
         return (
-            f"CASE WHEN {prefix}.{q(name + '__t')} > coalesce({floor}, {MIN_BIGINT}) AND "
-            f"({prefix}.{q(name + '__x')} IS NULL OR {prefix}.{q(name + '__x')} > {NOW}) THEN {v} END"
+            f"CASE WHEN {prefix}.{_h('t', name)} > coalesce({floor}, {MIN_BIGINT}) AND "
+            f"({prefix}.{_h('x', name)} IS NULL OR {prefix}.{_h('x', name)} > {NOW}) THEN {v} END"
         )
     if column.storage == "counter":
         return (
-            f"CASE WHEN {prefix}.{q(name + '__d')} IS NULL AND {prefix}.{q(name + '__t')} > "
+            f"CASE WHEN {prefix}.{_h('d', name)} IS NULL AND {prefix}.{_h('t', name)} > "
             f"coalesce({floor}, {MIN_BIGINT}) THEN {s}.cdc_counter({v}) END"
         )
-    element_floor = f"GREATEST({floor}, {prefix}.{q(name + '__d')})"
+    element_floor = f"GREATEST({floor}, {prefix}.{_h('d', name)})"
     if column.type.kind == "udt":
-        empty = "{" + ", ".join(f'"{f}": null' for f in column.type.fields) + "}"
+        empty = json.dumps(dict.fromkeys(column.type.fields), ensure_ascii=False).replace("'", "''")
         return f"{s}.cdc_object({v}, {element_floor}, {NOW}, '{empty}'::jsonb)"
     return f"{s}.cdc_array({v}, {element_floor}, {NOW})"
 
 
 def _shown(prefix: str, column: ValueColumn) -> str:
-    """A view's output column: the visible value, or NULL for a hidden one (its flag is read only
-    to decide whether the row exists)."""
-    name = q(column.name)
-    return f"NULL::{pg_type(column.type)} AS {name}" if column.hidden else f"{prefix}.{name}"
+    """A view's output column under its Cassandra name: the visible value, or NULL for a hidden
+    one (its flag is read only to decide whether the row exists)."""
+    if column.hidden:
+        return f"NULL::{pg_type(column.type)} AS {q(column.name)}"
+    return f"{prefix}.{_c(column.name)} AS {q(column.name)}"
 
 
 def view_statements(schema: str, layout: TableLayout) -> list[str]:
-    """DROP and CREATE of the current-state view (``CREATE OR REPLACE`` cannot drop columns)."""
+    """DROP and CREATE of the current-state view (``CREATE OR REPLACE`` cannot drop columns).
+
+    Inside the view every column goes by its stored name; only the output is renamed to
+    Cassandra's names, so helper and internal names can never meet a Cassandra column."""
     t = layout.target
-    pk_eq = " AND ".join(f"p.{q(c.name)} = r.{q(c.name)}" for c in layout.partition_key)
+    pk_eq = " AND ".join(f"p.{_c(c.name)} = r.{_c(c.name)}" for c in layout.partition_key)
     hidden_parts = ["r._del", "p._del"]
     if layout.clustering:
-        g_eq = " AND ".join(f"g.{q(c.name)} = r.{q(c.name)}" for c in layout.partition_key)
+        g_eq = " AND ".join(f"g.{_c(c.name)} = r.{_c(c.name)}" for c in layout.partition_key)
         hidden_parts.append(
-            f"(SELECT max(g._del) FROM {tbl(schema, t + '__ranges')} g WHERE {g_eq} "
-            f"AND {_bound_test(layout, 's')} AND {_bound_test(layout, 'e')})"
+            f"(SELECT max(g._del) FROM {tbl(schema, t + '__ranges')} g WHERE {g_eq} AND {range_covers('r', 'g')})"
         )
     hidden = f"GREATEST({', '.join(hidden_parts)})"
     regular = [c for c in layout.regular if c.current]
     statics = [c for c in layout.statics if c.current]
-    keys = [q(c.name) for c in layout.key_columns]
-    pks = [q(c.name) for c in layout.partition_key]
+    keys = [_c(c.name) for c in layout.key_columns]
+    pks = [_c(c.name) for c in layout.partition_key]
+    out_keys = [f"rv.{_c(c.name)} AS {q(c.name)}" for c in layout.key_columns]
 
-    rv_cols = [f"r.{k}" for k in keys] + [f"{_visible(c, 'r', 'r._h', schema)} AS {q(c.name)}" for c in regular]
+    rv_cols = [f"r.{k}" for k in keys] + [f"{_visible(c, 'r', 'r._h', schema)} AS {_c(c.name)}" for c in regular]
     alive = f"(r._live > coalesce(r._h, {MIN_BIGINT}) AND (r._live_x IS NULL OR r._live_x > {NOW}))"
     rv_cols.append(f"{alive} AS _alive")
     parts = [
@@ -317,11 +364,11 @@ def view_statements(schema: str, layout: TableLayout) -> list[str]:
         f"LEFT JOIN {tbl(schema, t + '__partitions')} p ON {pk_eq})",
         f"rv AS (SELECT {', '.join(rv_cols)} FROM r)",
     ]
-    row_alive = " OR ".join(["rv._alive", *(f"rv.{q(c.name)} IS NOT NULL" for c in regular)])
-    out_cols = [f"rv.{k}" for k in keys] + [_shown("rv", c) for c in regular]
+    row_alive = " OR ".join(["rv._alive", *(f"rv.{_c(c.name)} IS NOT NULL" for c in regular)])
+    out_cols = out_keys + [_shown("rv", c) for c in regular]
     if statics:
         s_hidden = "GREATEST(r._del, p._del)"
-        sv_cols = [f"r.{k}" for k in pks] + [f"{_visible(c, 'r', s_hidden, schema)} AS {q(c.name)}" for c in statics]
+        sv_cols = [f"r.{k}" for k in pks] + [f"{_visible(c, 'r', s_hidden, schema)} AS {_c(c.name)}" for c in statics]
         parts.append(
             f"sv AS (SELECT {', '.join(sv_cols)} FROM {tbl(schema, t + '__static')} r "
             f"LEFT JOIN {tbl(schema, t + '__partitions')} p ON {pk_eq})"
@@ -331,12 +378,13 @@ def view_statements(schema: str, layout: TableLayout) -> list[str]:
             f"SELECT {', '.join([*out_cols, *(_shown('sv', c) for c in statics)])} "
             f"FROM rv LEFT JOIN sv ON {sv_eq} WHERE {row_alive}"
         )
-        null_cols = [f"NULL::{pg_type(c.type, key=True)}" for c in layout.clustering] + [
-            f"NULL::{pg_type(c.type)}" for c in regular
+        null_cols = [f"NULL::{pg_type(c.type, key=True)} AS {q(c.name)}" for c in layout.clustering] + [
+            f"NULL::{pg_type(c.type)} AS {q(c.name)}" for c in regular
         ]
-        any_static = " OR ".join(f"sv.{q(c.name)} IS NOT NULL" for c in statics)
+        any_static = " OR ".join(f"sv.{_c(c.name)} IS NOT NULL" for c in statics)
+        static_keys = [f"sv.{_c(c.name)} AS {q(c.name)}" for c in layout.partition_key]
         select_static = (
-            f"SELECT {', '.join([*(f'sv.{k}' for k in pks), *null_cols, *(_shown('sv', c) for c in statics)])} "
+            f"SELECT {', '.join([*static_keys, *null_cols, *(_shown('sv', c) for c in statics)])} "
             f"FROM sv WHERE ({any_static}) AND NOT EXISTS (SELECT 1 FROM rv WHERE {sv_eq} AND ({row_alive}))"
         )
         body = f"{select_rows} UNION ALL {select_static}"

@@ -22,12 +22,11 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from cdc_replicator.cql.jsonmap import event_to_json
 from cdc_replicator.cql.types import CqlType
 from cdc_replicator.events import ChangeEvent, Position
-from cdc_replicator.sinks import pgschema
+from cdc_replicator.sinks import pgschema, writing
 from cdc_replicator.sinks.base import DeadLetter, DestinationError, TableCache, TableOf, TypesOf, WriteResult
-from cdc_replicator.sinks.layout import TableLayout, ValueColumn
+from cdc_replicator.sinks.layout import LAYOUT_MARK, TableLayout, ValueColumn
 from cdc_replicator.sinks.merge import Folder, RowState, TableBatch
 from cdc_replicator.sinks.pgschema import q, tbl
 from cdc_replicator.sinks.pgtypes import Convert, converter, pg_type
@@ -43,18 +42,31 @@ class SchemaMismatchError(Exception):
     """A destination table differs from what the layout needs in a way we do not change."""
 
 
+def layout_refusal(table: str, found: str | None) -> str:
+    """Why a table made by other layout rules is not written, and what to do (both sinks)."""
+    made_by = f"marked {found!r}" if found else "unmarked (made before layout versions: typed-value order)"
+    return (
+        f"{table} was created with other layout rules ({made_by}; this replicator writes {LAYOUT_MARK!r}: "
+        "Cassandra's byte orders for keys, range bounds and ties). Writing into it would mix the two, so this "
+        "destination stops here. Drop the table's base tables and view (a replay or snapshot refills them), or "
+        "point the destination at a new schema/database, then restart."
+    )
+
+
 def _convert(column: ValueColumn | None, cql: CqlType) -> Convert:
     del column
     return converter(cql)
 
 
-def _row_record(layout_columns: tuple[ValueColumn, ...], key: tuple[Any, ...], row: RowState) -> list[Any]:
-    record: list[Any] = [*key, row.live, row.live_expires, row.deletion]
+def _row_record(layout_columns: tuple[ValueColumn, ...], head: list[Any], row: RowState) -> list[Any]:
+    record: list[Any] = [*head, row.live, row.live_expires, row.deletion]
     for column in layout_columns:
         name = column.name
         if column.storage == "simple":
             cell = row.cells.get(name)
             record.extend((None, None, None) if cell is None else (cell.value, cell.timestamp, cell.expires))
+            if pgschema.needs_value_bytes(column.type):
+                record.append(None if cell is None or cell.value is None else cell.order)
         elif column.storage == "elements":
             elements = row.elements.get(name)
             if elements is None:
@@ -69,12 +81,14 @@ def _row_record(layout_columns: tuple[ValueColumn, ...], key: tuple[Any, ...], r
 
 
 class PgTable:
-    """What the sink knows about one destination table: its layout and folder."""
+    """What the sink knows about one destination table: its layout and folder; ``extra_key``:
+    Cassandra key columns added to the rows table's primary key (TimescaleDB's time column)."""
 
-    def __init__(self, layout: TableLayout) -> None:
+    def __init__(self, layout: TableLayout, extra_key: tuple[str, ...] = ()) -> None:
         self.layout = layout
+        self.extra_key = extra_key
         self.folder = Folder(layout, _convert)
-        self.bases = pgschema.base_tables(layout)
+        self.bases = pgschema.base_tables(layout, extra_key)
 
 
 class PostgresSink:
@@ -101,10 +115,13 @@ class PostgresSink:
         self.types_of = types_of
         self.connect_kwargs = connect_kwargs or {}
         self._conn: asyncpg.Connection | None = None
-        self._tables = TableCache(PgTable, self.targets, types_of)
+        self._tables = TableCache(self._table, self.targets, types_of)
         self._ready: set[tuple[str, tuple[Any, ...]]] = set()
         """(target, layout) pairs whose DDL this process has applied."""
         self._stages: set[str] = set()
+
+    def _table(self, layout: TableLayout) -> PgTable:
+        return PgTable(layout)
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -194,9 +211,15 @@ class PostgresSink:
                 }
                 if not existing:
                     await conn.execute(pgschema.create_table(self.schema, base, columns, key))
+                    await conn.execute(f"COMMENT ON TABLE {tbl(self.schema, base)} IS '{LAYOUT_MARK}'")
                     await self._created(conn, base, layout)
                     log.info("created %s.%s", self.schema, base)
                     continue
+                mark = await conn.fetchval(
+                    "SELECT obj_description(to_regclass($1), 'pg_class')", tbl(self.schema, base)
+                )
+                if mark != LAYOUT_MARK:
+                    raise DestinationError(f"{self.name}: {layout_refusal(f'{self.schema}.{base}', mark)}")
                 for name, sql_type in columns:
                     found = existing.get(name)
                     wanted = _FORMATTED.get(sql_type, sql_type)
@@ -227,54 +250,28 @@ class PostgresSink:
         parts: list[tuple[str, list[list[Any]]]] = []
         if batch.rows:
             regular = layout.regular
-            parts.append(("rows", [_row_record(regular, k, r) for k, r in batch.rows.items()]))
+            parts.append(("rows", [_row_record(regular, [*k, *r.clustering], r) for k, r in batch.rows.items()]))
         if batch.statics:
             statics = layout.statics
-            parts.append(("static", [_row_record(statics, k, r) for k, r in batch.statics.items()]))
+            parts.append(("static", [_row_record(statics, list(k), r) for k, r in batch.statics.items()]))
         if batch.partitions:
             parts.append(("partitions", [[*k, t] for k, t in batch.partitions.items()]))
         if batch.ranges:
-            width = len(layout.clustering)
-            records = []
-            for key, r in batch.ranges.items():
-                start = list(r.start) + [None] * (width - len(r.start))
-                end = list(r.end) + [None] * (width - len(r.end))
-                records.append(
-                    [*key, *start, len(r.start), r.start_inclusive, *end, len(r.end), r.end_inclusive, r.deletion]
-                )
-            parts.append(("ranges", records))
+            parts.append(("ranges", [[*k, r.deletion] for k, r in batch.ranges.items()]))
         for kind, records in parts:
             base = f"{layout.target}__{kind}"
             columns, _ = table.bases[base]
             stage = await self._stage(conn, base, columns)
             await conn.copy_records_to_table(stage, records=records, columns=[n for n, _ in columns])
-            await conn.execute(pgschema.merge_statement(self.schema, layout, kind, stage))
+            await conn.execute(pgschema.merge_statement(self.schema, layout, kind, stage, table.extra_key))
             await conn.execute(f"TRUNCATE {q(stage)}")
-
-    def _fold(self, table: PgTable, events: Sequence[ChangeEvent], result: WriteResult) -> TableBatch:
-        """Fold events; an event whose values cannot be converted is dead-lettered, the rest refolded."""
-        batch = TableBatch(table.layout)
-        bad: list[int] = []
-        for i, event in enumerate(events):
-            try:
-                table.folder.fold(batch, event)
-            except (ValueError, TypeError, OverflowError) as exc:
-                bad.append(i)
-                result.dead.append(DeadLetter(event, f"value not representable: {exc}", event.keyspace, event.table))
-        if bad:
-            skip = set(bad)
-            batch = TableBatch(table.layout)
-            for i, event in enumerate(events):
-                if i not in skip:
-                    table.folder.fold(batch, event)
-        return batch
 
     async def _apply(
         self, conn: asyncpg.Connection, table: PgTable, events: Sequence[ChangeEvent], result: WriteResult
     ) -> None:
         """Merge ``events`` of one table in a savepoint; split on a value Postgres refuses."""
         dead_before = len(result.dead)
-        batch = self._fold(table, events, result)
+        batch = writing.fold(table, events, result)
         try:
             async with conn.transaction():
                 await self._merge(conn, table, batch)
@@ -282,11 +279,7 @@ class PostgresSink:
             del result.dead[dead_before:]  # the halves fold again and find them again
             await self._split_refused(conn, table, events, result, exc)
             return
-        applied = batch.events
-        result.applied += applied
-        name = f"{table.layout.keyspace}.{table.layout.table}"
-        result.per_table[name] = result.per_table.get(name, 0) + applied
-        result.max_write_time = max(result.max_write_time, batch.max_timestamp)
+        writing.count(result, batch)
 
     async def _split_refused(
         self,
@@ -329,38 +322,25 @@ class PostgresSink:
     ) -> WriteResult:
         result = WriteResult(dead=list(rejected))
         conn = await self._connection()
-        by_table: dict[int, tuple[PgTable, list[ChangeEvent]]] = {}
-        unknown: list[ChangeEvent] = []
-        for event in events:
-            table = self._tables.get(event, table_of)
-            if table is None:
-                unknown.append(event)
-                continue
-            entry = by_table.get(id(table))
-            if entry is None:
-                by_table[id(table)] = (table, [event])
-            else:
-                entry[1].append(event)
-        for event in unknown:
-            result.dead.append(DeadLetter(event, "table unknown to the schema registry", event.keyspace, event.table))
+        grouped = writing.group_by_table(events, self._tables, table_of, result)
         try:
             broken: dict[int, str] = {}
-            for key, (table, _) in by_table.items():
+            for entry in grouped:
                 try:
-                    await self._ensure(conn, table)
+                    await self._ensure(conn, entry.table)
                 except SchemaMismatchError as exc:
-                    broken[key] = str(exc)
+                    broken[id(entry.table)] = str(exc)
                     log.error("destination %s: %s", self.name, exc)
-            ordered = sorted(by_table.items(), key=lambda item: item[1][0].layout.target)
             async with conn.transaction():
-                for key, (table, table_events) in ordered:
-                    if key in broken:
+                for entry in grouped:
+                    reason = broken.get(id(entry.table))
+                    if reason is not None:
                         result.dead.extend(
-                            DeadLetter(e, f"incompatible destination table: {broken[key]}", e.keyspace, e.table)
-                            for e in table_events
+                            DeadLetter(e, f"incompatible destination table: {reason}", e.keyspace, e.table)
+                            for e in entry.events
                         )
                         continue
-                    await self._apply(conn, table, table_events, result)
+                    await self._apply(conn, entry.table, entry.events, result)
                 if result.dead:
                     await self._dead_letters(conn, result.dead)
                 await conn.execute(
@@ -387,22 +367,21 @@ class PostgresSink:
     async def _dead_letters(self, conn: asyncpg.Connection, dead: list[DeadLetter]) -> None:
         records = []
         for letter in dead:
-            event = letter.event
-            payload = None if event is None else json.dumps(event_to_json(event), ensure_ascii=True)
+            record = writing.dead_letter_record(letter, ensure_ascii=True)
+            payload = record.event
             if payload is not None:
                 # jsonb refuses \u0000 (often the very reason the event is here): keep it visible, escaped.
                 payload = payload.replace("\\u0000", "\\\\u0000")
-            position = None if event is None else f"{event.position}#{event.index}"
             records.append(
                 (
                     self.pipeline,
                     self.node,
                     self.name,
-                    letter.keyspace,
-                    letter.table,
-                    position,
+                    record.keyspace,
+                    record.table,
+                    record.position,
                     payload,
-                    letter.error.replace("\x00", "\\x00"),
+                    record.error.replace("\x00", "\\x00"),
                 )
             )
         await conn.executemany(

@@ -24,7 +24,7 @@ import asyncpg
 from cdc_replicator.events import ChangeEvent
 from cdc_replicator.sinks import history
 from cdc_replicator.sinks.base import WriteResult
-from cdc_replicator.sinks.layout import TableLayout
+from cdc_replicator.sinks.layout import TableLayout, stored
 from cdc_replicator.sinks.pgschema import q, tbl
 from cdc_replicator.sinks.postgres import PgTable, PostgresSink
 
@@ -47,6 +47,14 @@ class TimescaleSink(PostgresSink):
             return None  # not a timestamp in the key: keep the history (logged at layout time)
         return found
 
+    def _table(self, layout: TableLayout) -> PgTable:
+        """Rows are keyed by the clustering's comparable form; the hypertable's time column, when a
+        clustering column, joins the primary key (every unique index of a hypertable needs it)."""
+        found = self._time_column(layout)
+        if found is None or found[0] not in {c.name for c in layout.clustering}:
+            return PgTable(layout)
+        return PgTable(layout, (found[0],))
+
     async def _created(self, conn: asyncpg.Connection, base: str, layout: TableLayout) -> None:
         found = self._time_column(layout)
         if found is None or not base.endswith("__rows"):
@@ -55,7 +63,7 @@ class TimescaleSink(PostgresSink):
         await conn.execute(
             "SELECT create_hypertable($1::regclass, by_range($2::name, $3::text::interval))",
             tbl(self.schema, base),
-            column,
+            stored(column),
             interval or "7 days",
         )
 

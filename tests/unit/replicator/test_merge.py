@@ -33,14 +33,29 @@ def test_higher_timestamp_wins() -> None:
 
 
 def test_equal_timestamps_follow_resolve_regular() -> None:
-    tombstone, expiring, live = Register(5, None, None), Register(5, "b", 100), Register(5, "c", None)
+    tombstone, expiring, live = Register(5, None, None), Register(5, "b", 100, b"b"), Register(5, "c", None, b"c")
     assert tombstone.beats(expiring)
     assert tombstone.beats(live)
     assert expiring.beats(live)
-    assert Register(5, "a", 200).beats(expiring)  # of two expiring cells the later expiry wins
-    assert Register(5, "d", None).beats(live)  # of two live cells the greater value wins
-    assert not live.beats(Register(5, "d", None))
+    assert Register(5, "a", 200, b"a").beats(expiring)  # of two expiring cells the later expiry wins
+    assert Register(5, "z", 100, b"z").beats(expiring)  # same expiry: the greater serialized value
+    assert Register(5, "d", None, b"d").beats(live)  # of two live cells the greater serialized value wins
+    assert not live.beats(Register(5, "d", None, b"d"))
     assert not tombstone.beats(Register(5, None, None))
+
+
+def test_ties_compare_serialized_bytes_unsigned() -> None:
+    """``-7`` serializes as ``ff ff ff f9``, above ``5``'s ``00 00 00 05``: Cassandra keeps -7."""
+    table = make_table("ks", "t", [("pk", "int")], [], [("i", "int"), ("d", "double")])
+    layout = layout_for(table)
+    folder = Folder(layout, lambda _column, cql: converter(cql))
+    for first, second in ((5, -7), (-7, 5)):
+        batch = TableBatch(layout)
+        for value, dbl in ((first, float(first)), (second, float(second))):
+            folder.fold(batch, make_event(table, {"pk": 1}, cells={"i": Cell(value, 9), "d": Cell(dbl, 9)}))
+        (row,) = batch.rows.values()
+        assert row.cells["i"].value == -7
+        assert row.cells["d"].value == -7.0
 
 
 def _random_event(r: random.Random, n: int) -> ChangeEvent:
@@ -133,7 +148,7 @@ def test_hidden_columns_keep_their_register_but_views_show_null() -> None:
     batch = TableBatch(layout)
     event = make_event(table, {"id": 1}, cells={"d": Cell(True, 5)})
     Folder(layout, lambda _column, cql: converter(cql)).fold(batch, event)
-    assert batch.rows[(1,)].cells["d"] == Register(5, True, None)
+    assert batch.rows[(1, b"\x38")].cells["d"] == Register(5, True, None, b"\x01")
     (pg_view,) = pgschema.view_statements("s", layout)[1:]
     assert 'NULL::boolean AS "d"' in pg_view
     assert 'rv."d" IS NOT NULL' in pg_view  # still decides whether the row exists
