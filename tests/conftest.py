@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from e2e.lab import cassandra, clickhouse
 from e2e.lab.control import SERVICES, status, up
@@ -24,6 +25,19 @@ from e2e.lab.ports import free_port
 from e2e.lab.postgres import Server, private_server
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Property tests are deterministic (derandomized, no example database) and kept small so CI time
+# stays bounded; HYPOTHESIS_PROFILE=thorough searches much further, for a run by hand.
+settings.register_profile(
+    "cdc",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=5,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("thorough", parent=settings.get_profile("cdc"), max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cdc"))
 
 
 @pytest.fixture(scope="session")

@@ -129,9 +129,11 @@ class _Table:
         self.value_bytes = {c.name: chschema.needs_value_bytes(c.type) for c in layout.columns}
 
 
-def _register(reg: Register, value: Any, with_bytes: bool) -> tuple[int, int, int, bytes, Any]:
-    """``(write time, rank, expiry, value bytes, value)``: tuple order is ``Cells.resolveRegular``."""
-    order = reg.order if with_bytes and value is not None else b""
+def _register(reg: Register, value: Any, with_bytes: bool) -> tuple[int, int, int, str, Any]:
+    """``(write time, rank, expiry, value bytes, value)``: tuple order is ``Cells.resolveRegular``.
+    The bytes travel as lowercase hex (clickhouse-connect takes only str inside tuples), which
+    orders as the bytes do."""
+    order = reg.order.hex() if with_bytes and value is not None else ""
     return (reg.timestamp, rank(value, reg.expires), reg.expires or 0, order, value)
 
 
