@@ -264,15 +264,20 @@ def view_statements(database: str, layout: TableLayout) -> list[str]:  # noqa: P
 
     joins: list[str] = []
     selects: dict[str, str] = {}
+    flags: dict[str, str] = {}
+    """Simple columns: whether the cell is live (its value may show as NULL: an empty value, such
+    as an empty frozen collection, is live and keeps its row alive, as in Cassandra)."""
     for n, column in enumerate(layout.columns):
         if not column.current:
             continue
         name = _c(column.name)
         if column.storage == "simple":
-            selects[column.name] = (
-                f"if(h.{name}.1 > {_floor(column, 'h._h')} AND h.{name}.2 IN (1, 2) AND "
-                f"(h.{name}.2 = 1 OR h.{name}.3 > {NOW}), h.{name}.5, NULL)"
+            live = (
+                f"(h.{name}.1 > {_floor(column, 'h._h')} AND h.{name}.2 IN (1, 2) AND "
+                f"(h.{name}.2 = 1 OR h.{name}.3 > {NOW}))"
             )
+            selects[column.name] = f"if({live}, h.{name}.5, NULL)"
+            flags[column.name] = f"{live} AS {q(f'_a{n}')}"
         elif column.storage == "elements":
             alias = f"j{n}"
             joins.append(
@@ -303,8 +308,15 @@ def view_statements(database: str, layout: TableLayout) -> list[str]:  # noqa: P
             selects[column.name] = f"if({gone}, NULL, toNullable({alias}._total))"
     alive = f"(h._live.1 > h._h AND (h._live.2 = 0 OR h._live.3 > {NOW}))"
     vis_cols = [f"h.{k} AS {k}" for k in [*keys, *ck]] + [f"{expr} AS {_c(name)}" for name, expr in selects.items()]
+    vis_cols += flags.values()
     parts.append(f"vis AS (SELECT {', '.join(vis_cols)}, {alive} AS _alive FROM h {' '.join(joins)})")
-    row_alive = " OR ".join(["r._alive", *(f"r.{_c(c.name)} IS NOT NULL" for c in regular)])
+    alias = {c.name: n for n, c in enumerate(layout.columns)}
+    row_alive = " OR ".join(
+        [
+            "r._alive",
+            *(f"r.{q(f'_a{alias[c.name]}')}" if c.name in flags else f"r.{_c(c.name)} IS NOT NULL" for c in regular),
+        ]
+    )
     out_regular = [_shown("r", c) for c in regular]
     out_keys = [f"r.{_c(c.name)} AS {q(c.name)}" for c in layout.key_columns]
     if statics:

@@ -133,8 +133,8 @@ def _register(reg: Register, value: Any, with_bytes: bool) -> tuple[int, int, in
     """``(write time, rank, expiry, value bytes, value)``: tuple order is ``Cells.resolveRegular``.
     The bytes travel as lowercase hex (clickhouse-connect takes only str inside tuples), which
     orders as the bytes do."""
-    order = reg.order.hex() if with_bytes and value is not None else ""
-    return (reg.timestamp, rank(value, reg.expires), reg.expires or 0, order, value)
+    order = reg.order.hex() if with_bytes and reg.order is not None else ""
+    return (reg.timestamp, rank(reg.order, reg.expires), reg.expires or 0, order, value)
 
 
 class ClickHouseSink:

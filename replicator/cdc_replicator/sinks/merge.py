@@ -35,27 +35,28 @@ Convert = Callable[[Any], Any]
 TOMBSTONE, EXPIRING, LIVE = 3, 2, 1
 
 
-def rank(value: Any, expires: int | None) -> int:
-    """Cassandra's precedence at equal timestamps: tombstone > expiring > live."""
-    if value is None:
+def rank(order: bytes | None, expires: int | None) -> int:
+    """Cassandra's precedence at equal timestamps: tombstone (no value bytes) > expiring > live."""
+    if order is None:
         return TOMBSTONE
     return EXPIRING if expires is not None else LIVE
 
 
 @dataclass(slots=True)
 class Register:
-    """One cell: ``value`` None means a tombstone (Cassandra shows a deleted and a null cell alike)."""
+    """One cell. ``order`` None means a tombstone; a live cell has its value's serialized bytes
+    there (empty for an empty value, which is live in Cassandra although it shows as null, like
+    an empty frozen collection): the last tie-break."""
 
     timestamp: int
     value: Any
     expires: int | None
-    order: bytes = b""
-    """The value's serialized bytes (empty for a tombstone): the last tie-break."""
+    order: bytes | None = None
 
     def beats(self, other: Register) -> bool:
         if self.timestamp != other.timestamp:
             return self.timestamp > other.timestamp
-        mine, theirs = rank(self.value, self.expires), rank(other.value, other.expires)
+        mine, theirs = rank(self.order, self.expires), rank(other.order, other.expires)
         if mine != theirs:
             return mine > theirs
         if mine == EXPIRING:
@@ -65,6 +66,8 @@ class Register:
                 return self.expires > other.expires
         if mine == TOMBSTONE:
             return False
+        assert self.order is not None
+        assert other.order is not None
         return self.order > other.order
 
 
@@ -77,9 +80,12 @@ class Elements:
 
     def to_json(self) -> str:
         """``{key: [timestamp, value, expires, order as hex]}``: the form the destinations merge
-        (lowercase hex strings compare as the bytes they encode)."""
+        (lowercase hex strings compare as the bytes they encode; null: a tombstone)."""
         return json.dumps(
-            {k: [r.timestamp, r.value, r.expires, r.order.hex()] for k, r in self.cells.items()},
+            {
+                k: [r.timestamp, r.value, r.expires, None if r.order is None else r.order.hex()]
+                for k, r in self.cells.items()
+            },
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -241,8 +247,8 @@ class Folder:
         liveness = event.liveness
         if liveness is not None:
             top = max(top, liveness.timestamp)
-            mine = Register(liveness.timestamp, True, liveness.expires_at)
-            if row.live is None or mine.beats(Register(row.live, True, row.live_expires)):
+            mine = Register(liveness.timestamp, True, liveness.expires_at, b"")
+            if row.live is None or mine.beats(Register(row.live, True, row.live_expires, b"")):
                 row.live, row.live_expires = liveness.timestamp, liveness.expires_at
         converters = self.converters
         serializers = self.serializers

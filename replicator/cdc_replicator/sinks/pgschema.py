@@ -86,16 +86,18 @@ def functions(schema: str) -> list[str]:
     s = q(schema)
     return [
         # Cassandra's resolveRegular on [timestamp, value, expiry] registers (null value = tombstone).
-        f"""CREATE OR REPLACE FUNCTION {s}.cdc_rank(v jsonb, x jsonb) RETURNS int LANGUAGE sql IMMUTABLE AS
-        $$ SELECT CASE WHEN v IS NULL OR v = 'null'::jsonb THEN 3 WHEN x IS NOT NULL AND x <> 'null'::jsonb
+        # o: the register's value bytes (hex), null for a tombstone.
+        f"""CREATE OR REPLACE FUNCTION {s}.cdc_rank(o jsonb, x jsonb) RETURNS int LANGUAGE sql IMMUTABLE AS
+        $$ SELECT CASE WHEN o IS NULL OR o = 'null'::jsonb THEN 3 WHEN x IS NOT NULL AND x <> 'null'::jsonb
            THEN 2 ELSE 1 END $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.cdc_cell_wins(n jsonb, o jsonb) RETURNS boolean LANGUAGE sql IMMUTABLE AS
         $$ SELECT CASE
              WHEN (n->>0)::bigint <> (o->>0)::bigint THEN (n->>0)::bigint > (o->>0)::bigint
-             WHEN {s}.cdc_rank(n->1, n->2) <> {s}.cdc_rank(o->1, o->2)
-               THEN {s}.cdc_rank(n->1, n->2) > {s}.cdc_rank(o->1, o->2)
-             WHEN {s}.cdc_rank(n->1, n->2) = 2 THEN (n->>2)::bigint > (o->>2)::bigint
-             WHEN {s}.cdc_rank(n->1, n->2) = 3 THEN false
+             WHEN {s}.cdc_rank(n->3, n->2) <> {s}.cdc_rank(o->3, o->2)
+               THEN {s}.cdc_rank(n->3, n->2) > {s}.cdc_rank(o->3, o->2)
+             WHEN {s}.cdc_rank(n->3, n->2) = 2 AND (n->>2)::bigint <> (o->>2)::bigint
+               THEN (n->>2)::bigint > (o->>2)::bigint
+             WHEN {s}.cdc_rank(n->3, n->2) = 3 THEN false
              ELSE (n->>3) COLLATE "C" > (o->>3) COLLATE "C" END $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.cdc_merge_cells(a jsonb, b jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS
         $$ SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE (
@@ -223,13 +225,15 @@ def _register_wins(new: str, old: str, column: ValueColumn) -> str:
     nv, nt, nx = f"{new}.{_c(name)}", f"{new}.{_h('t', name)}", f"{new}.{_h('x', name)}"
     ov, ot, ox = f"{old}.{_c(name)}", f"{old}.{_h('t', name)}", f"{old}.{_h('x', name)}"
     if needs_value_bytes(column.type):
-        greater = f"{new}.{_h('v', name)} > {old}.{_h('v', name)}"
+        # The value bytes tell a tombstone (NULL) from a live cell whose value shows as NULL.
+        nb, ob = f"{new}.{_h('v', name)}", f"{old}.{_h('v', name)}"
+        greater, ndead, odead = f"{nb} > {ob}", f"{nb} IS NULL", f"{ob} IS NULL"
     elif pg_type(column.type) == "text":
-        greater = f'{nv} COLLATE "C" > {ov} COLLATE "C"'
+        greater, ndead, odead = f'{nv} COLLATE "C" > {ov} COLLATE "C"', f"{nv} IS NULL", f"{ov} IS NULL"
     else:
-        greater = f"{nv} > {ov}"
-    nr = f"(CASE WHEN {nv} IS NULL THEN 3 WHEN {nx} IS NOT NULL THEN 2 ELSE 1 END)"
-    orank = f"(CASE WHEN {ov} IS NULL THEN 3 WHEN {ox} IS NOT NULL THEN 2 ELSE 1 END)"
+        greater, ndead, odead = f"{nv} > {ov}", f"{nv} IS NULL", f"{ov} IS NULL"
+    nr = f"(CASE WHEN {ndead} THEN 3 WHEN {nx} IS NOT NULL THEN 2 ELSE 1 END)"
+    orank = f"(CASE WHEN {odead} THEN 3 WHEN {ox} IS NOT NULL THEN 2 ELSE 1 END)"
     return (
         f"({nt} IS NOT NULL AND ({ot} IS NULL OR {nt} > {ot} OR ({nt} = {ot} AND ("
         f"{nr} > {orank} OR ({nr} = {orank} AND ("
@@ -328,6 +332,20 @@ def _visible(column: ValueColumn, prefix: str, hidden: str, schema: str) -> str:
     return f"{s}.cdc_array({v}, {element_floor}, {NOW})"
 
 
+def _live_cell(column: ValueColumn, prefix: str, hidden: str) -> str | None:
+    """SQL: the simple column's cell is live although its value may show as NULL (an empty
+    value, such as an empty frozen collection, keeps a row alive in Cassandra). None where the
+    value alone tells (types without value bytes)."""
+    if column.storage != "simple" or not needs_value_bytes(column.type):
+        return None
+    name = column.name
+    floor = hidden if column.dropped_at is None else f"GREATEST({hidden}, {column.dropped_at}::bigint)"
+    return (
+        f"({prefix}.{_h('v', name)} IS NOT NULL AND {prefix}.{_h('t', name)} > coalesce({floor}, {MIN_BIGINT}) AND "
+        f"({prefix}.{_h('x', name)} IS NULL OR {prefix}.{_h('x', name)} > {NOW}))"
+    )
+
+
 def _shown(prefix: str, column: ValueColumn) -> str:
     """A view's output column under its Cassandra name: the visible value, or NULL for a hidden
     one (its flag is read only to decide whether the row exists)."""
@@ -357,6 +375,12 @@ def view_statements(schema: str, layout: TableLayout) -> list[str]:
     out_keys = [f"rv.{_c(c.name)} AS {q(c.name)}" for c in layout.key_columns]
 
     rv_cols = [f"r.{k}" for k in keys] + [f"{_visible(c, 'r', 'r._h', schema)} AS {_c(c.name)}" for c in regular]
+    cell_alive = [f"rv.{_c(c.name)} IS NOT NULL" for c in regular]
+    for n, column in enumerate(regular):
+        live = _live_cell(column, "r", "r._h")
+        if live is not None:
+            rv_cols.append(f"{live} AS {q(f'_a{n}')}")
+            cell_alive[n] = f"rv.{q(f'_a{n}')}"
     alive = f"(r._live > coalesce(r._h, {MIN_BIGINT}) AND (r._live_x IS NULL OR r._live_x > {NOW}))"
     rv_cols.append(f"{alive} AS _alive")
     parts = [
@@ -364,7 +388,7 @@ def view_statements(schema: str, layout: TableLayout) -> list[str]:
         f"LEFT JOIN {tbl(schema, t + '__partitions')} p ON {pk_eq})",
         f"rv AS (SELECT {', '.join(rv_cols)} FROM r)",
     ]
-    row_alive = " OR ".join(["rv._alive", *(f"rv.{_c(c.name)} IS NOT NULL" for c in regular)])
+    row_alive = " OR ".join(["rv._alive", *cell_alive])
     out_cols = out_keys + [_shown("rv", c) for c in regular]
     if statics:
         s_hidden = "GREATEST(r._del, p._del)"

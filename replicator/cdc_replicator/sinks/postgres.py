@@ -66,7 +66,7 @@ def _row_record(layout_columns: tuple[ValueColumn, ...], head: list[Any], row: R
             cell = row.cells.get(name)
             record.extend((None, None, None) if cell is None else (cell.value, cell.timestamp, cell.expires))
             if pgschema.needs_value_bytes(column.type):
-                record.append(None if cell is None or cell.value is None else cell.order)
+                record.append(None if cell is None else cell.order)
         elif column.storage == "elements":
             elements = row.elements.get(name)
             if elements is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,5 +35,5 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def oracle_lab(cql_session: Any, cassandra_node: dict[str, Any], replication: str) -> Iterator[Lab]:
-    yield Lab(cql_session, registry_for(cql_session), Path(cassandra_node["cdc_raw"]), replication)
+def oracle_lab(cql_session: Any, cassandra_node: dict[str, Any], replication: str) -> Lab:
+    return Lab(cql_session, registry_for(cql_session), Path(cassandra_node["cdc_raw"]), replication)

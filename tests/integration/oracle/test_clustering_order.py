@@ -56,7 +56,9 @@ def check_order(lab: Lab, keyspace: str, cql: str, order: str, values: list[Any]
             for i, v in enumerate(values)
         ],
     )
-    decoded = {e.cells["id"].value: e.clustering["ck"] for e in events if e.table == table and e.partition_key["pk"] == pk}
+    decoded = {
+        e.cells["id"].value: e.clustering["ck"] for e in events if e.table == table and e.partition_key["pk"] == pk
+    }
     assert sorted(decoded) == list(range(len(values))), "every insert must be read back from the commitlog"
     schema = lab.registry.find(keyspace, table)
     assert schema is not None
