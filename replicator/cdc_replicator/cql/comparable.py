@@ -39,8 +39,8 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from cdc_replicator.commitlog.vint import encode_uvint, encode_vint
 from cdc_replicator.cql.types import CqlType
+from cdc_replicator.cql.vint import encode_uvint, encode_vint
 
 Encode = Callable[[Any], bytes | None]
 Serialize = Callable[[Any], bytes]

@@ -310,11 +310,11 @@ def view_statements(database: str, layout: TableLayout) -> list[str]:  # noqa: P
     vis_cols = [f"h.{k} AS {k}" for k in [*keys, *ck]] + [f"{expr} AS {_c(name)}" for name, expr in selects.items()]
     vis_cols += flags.values()
     parts.append(f"vis AS (SELECT {', '.join(vis_cols)}, {alive} AS _alive FROM h {' '.join(joins)})")
-    alias = {c.name: n for n, c in enumerate(layout.columns)}
+    slot = {c.name: n for n, c in enumerate(layout.columns)}
     row_alive = " OR ".join(
         [
             "r._alive",
-            *(f"r.{q(f'_a{alias[c.name]}')}" if c.name in flags else f"r.{_c(c.name)} IS NOT NULL" for c in regular),
+            *(f"r.{q(f'_a{slot[c.name]}')}" if c.name in flags else f"r.{_c(c.name)} IS NOT NULL" for c in regular),
         ]
     )
     out_regular = [_shown("r", c) for c in regular]
