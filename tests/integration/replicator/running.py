@@ -11,6 +11,7 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ TIME_SERIES = "metrics"
 """The table TimescaleDB keeps as current state (its key holds the timestamp ``at``); the
 workload's other tables have none, so TimescaleDB keeps their change history."""
 CREDENTIALS = {"usernameEnv": "PG_USER", "passwordEnv": "PG_PASSWORD"}
+RETENTION = "retention"
+UUIDS = "uuids"
+_GREGORIAN = 0x01B21DD213814000  # 100 ns ticks from 1582-10-15 to the epoch
 
 
 # -- Cassandra side ----------------------------------------------------------------------------
@@ -48,6 +52,14 @@ def setup_keyspace(session: Any, keyspace: str, replication: str) -> None:
         f"CREATE TABLE {keyspace}.{TIME_SERIES} (device int, at timestamp, v double, note text, tags set<text>, "
         "PRIMARY KEY (device, at)) WITH cdc = true",
     )
+    # Orders SQL gets wrong unless told Cassandra's (issue 11): a DESC timeuuid cut by retention
+    # windows, a uuid cut by slices, and equal-timestamp writes of negative and positive numbers.
+    run(
+        session,
+        f"CREATE TABLE {keyspace}.{RETENTION} (pk int, ts timeuuid, v text, n bigint, d double, "
+        "PRIMARY KEY (pk, ts)) WITH cdc = true AND CLUSTERING ORDER BY (ts DESC)",
+    )
+    run(session, f"CREATE TABLE {keyspace}.{UUIDS} (pk int, ck uuid, v int, PRIMARY KEY (pk, ck)) WITH cdc = true")
 
 
 def time_series_statements(keyspace: str, r: random.Random) -> Iterator[str]:
@@ -85,16 +97,75 @@ def time_series_statements(keyspace: str, r: random.Random) -> Iterator[str]:
             yield f"DELETE FROM {table} USING TIMESTAMP {ts} WHERE device = {device}"
 
 
+def _timeuuid(millis: int, r: random.Random) -> str:
+    ticks = millis * 10_000 + r.randint(0, 9_999) + _GREGORIAN
+    msb = ((ticks & 0xFFFFFFFF) << 32) | (((ticks >> 32) & 0xFFFF) << 16) | 0x1000 | ((ticks >> 48) & 0x0FFF)
+    return str(uuid.UUID(int=(msb << 64) | r.getrandbits(64)))
+
+
+def _day(day: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(1_672_531_200 + day * 86_400))  # from 2023-01-01
+
+
+def order_statements(keyspace: str, r: random.Random) -> Iterator[str]:
+    """Rows of a DESC timeuuid table spread over three years, cut by retention windows
+    (``ts >= minTimeuuid(?) AND ts < maxTimeuuid(?)`` and the other bound kinds); uuid rows cut by
+    ``ck > ? AND ck <= ?``; and pairs of writes sharing one ``USING TIMESTAMP`` with different
+    values (Cassandra keeps the greater serialized value: -7 beats 5, -1.5 beats 2.0)."""
+    ts = int(time.time() * 1_000_000) + 5_000_000
+    retention, uuids = f"{keyspace}.{RETENTION}", f"{keyspace}.{UUIDS}"
+    known: list[str] = []
+    while True:
+        ts += 10
+        pk = r.randint(0, 2)
+        choice = r.random()
+        if choice < 0.4:
+            day = r.randint(0, 3 * 365)
+            stamp = _timeuuid(1_672_531_200_000 + day * 86_400_000 + r.randint(0, 86_399_999), r)
+            yield (
+                f"INSERT INTO {retention} (pk, ts, v, n, d) VALUES ({pk}, {stamp}, 'd{day}', {r.randint(-9, 9)}, "
+                f"{r.randint(-99, 99) / 4}) USING TIMESTAMP {ts}"
+            )
+        elif choice < 0.5:
+            low = r.randint(0, 3 * 365)
+            high = low + r.randint(0, 200)
+            start = r.choice([">= minTimeuuid", "> maxTimeuuid", ">= maxTimeuuid"])
+            end = r.choice(["< maxTimeuuid", "< minTimeuuid", "<= maxTimeuuid"])
+            op_start, fn_start = start.split(" ")
+            op_end, fn_end = end.split(" ")
+            yield (
+                f"DELETE FROM {retention} USING TIMESTAMP {ts} WHERE pk = {pk} AND ts {op_start} "
+                f"{fn_start}('{_day(low)}') AND ts {op_end} {fn_end}('{_day(high)}')"
+            )
+        elif choice < 0.7:
+            ck = str(uuid.UUID(int=r.getrandbits(128))) if r.random() < 0.5 else _timeuuid(r.randint(0, 2**40), r)
+            known.append(ck)
+            yield f"INSERT INTO {uuids} (pk, ck, v) VALUES ({pk}, {ck}, {r.randint(-9, 9)}) USING TIMESTAMP {ts}"
+        elif choice < 0.8 and len(known) > 1:
+            low, high = r.choice(known), r.choice(known)
+            yield f"DELETE FROM {uuids} USING TIMESTAMP {ts} WHERE pk = {pk} AND ck > {low} AND ck <= {high}"
+        else:
+            # Two writes at one timestamp: which value stays is Cassandra's tie-break alone. On the
+            # time-series table, which every destination (TimescaleDB too) keeps as current state.
+            where = f"WHERE device = {r.randint(0, 3)} AND at = {1_700_000_000_000 + r.randint(0, 20) * 60_000}"
+            for value in (r.randint(-99, 99) / 4, r.randint(-99, 99) / 4):
+                yield f"UPDATE {keyspace}.{TIME_SERIES} USING TIMESTAMP {ts} SET v = {value} {where}"
+
+
 def statements(keyspace: str, seed: int, steps: int) -> list[str]:
     """The differential workload (every type, ALTER ADD/DROP half-way), one time-series
-    statement after every third of its statements."""
+    statement after every third of its statements, one of ``order_statements`` after every
+    other third."""
     r = random.Random(seed * 7919)
     series = time_series_statements(keyspace, r)
+    orders = order_statements(keyspace, random.Random(seed * 104729))
     out: list[str] = []
     for n, statement in enumerate(Workload(keyspace, seed, steps, alter_at=steps // 2).statements()):
         out.append(statement)
         if n % 3 == 2:
             out.append(next(series))
+        if n % 3 == 1:
+            out.append(next(orders))
     return out
 
 
