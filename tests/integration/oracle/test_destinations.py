@@ -15,7 +15,6 @@ deletions (derandomized; the profile in tests/conftest.py bounds the examples).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import itertools
 import json
@@ -190,15 +189,12 @@ def _tie(cql: str, column: str, draw: Any, where: str, table: str) -> list[str]:
 def _statements(draw: Any, ks: str, pk: int) -> list[str]:
     out: list[str] = []
     for cql, name in CLUSTERABLE.items():
-        for n in range(len(ORDERS)):
-            table = f"{ks}.g_{name}_{n}"
-            values = [
-                literal(cql, v) for v in draw(st.lists(strategy(cql, nul=False), min_size=2, max_size=5), label=name)
-            ]
-            out += _rows(draw, values, table, pk)
-            out += _range_deletions(draw, cql, values, table, pk)
-            out += _rows(draw, values, table, pk)  # written again, partly inside deleted ranges
-            out += _range_deletions(draw, cql, values, table, pk)[:1]
+        table = f"{ks}.g_{name}"
+        values = [literal(cql, v) for v in draw(st.lists(strategy(cql, nul=False), min_size=2, max_size=4), label=name)]
+        out += _rows(draw, values, table, pk)
+        out += _range_deletions(draw, cql, values, table, pk)
+        out += _rows(draw, values, table, pk)  # written again, partly inside deleted ranges
+        out += _range_deletions(draw, cql, values, table, pk)[:1]
     ties = f"{ks}.ties"
     for ck in range(1):
         where = f"pk = {pk} AND ck = {ck}"
@@ -398,10 +394,16 @@ def test_every_destination_equals_select_star(
     pk = oracle_lab.partition()
     statements = _statements(data.draw, world.keyspace, pk)
     after = start_position(oracle_lab.cdc_raw)
+    refusals: list[str] = []
     for statement in statements:
         # A slice Cassandra refuses (its start after its end) makes no mutation: nothing to compare.
-        with contextlib.suppress(InvalidRequest):
+        try:
             run(oracle_lab.session, statement)
+        except InvalidRequest as exc:
+            refusals.append(f"{statement}: {exc}")
+    refused = len(refusals)
+    unexpected = [r for r in refusals if not (r.startswith("DELETE") and "start" in r.lower())]
+    assert not unexpected, unexpected[:3]
     registry = oracle_lab.registry
     events = read_events(oracle_lab.cdc_raw, registry, world.keyspace, after, include=lambda t: t.cdc)
     assert events
@@ -438,5 +440,5 @@ def test_every_destination_equals_select_star(
     ts = asyncio.run(postgres_rows(timescaledb_dsn, world.pg_schema, series_table))
     problems += differences("timescaledb series", cassandra_rows(oracle_lab.session, series_table, _pg_expected), ts)
     timings["compare"] = time.monotonic() - begin
-    print(f"{len(statements)} statements, {len(events)} events; seconds: {timings}")
+    print(f"{len(statements)} statements ({refused} refused), {len(events)} events; seconds: {timings}")
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:60])
