@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import fractions
+import math
 import re
 import socket
 import struct
@@ -116,15 +117,20 @@ _encode_int64 = _signed(8)
 
 def _float(fmt: str) -> Encode:
     """FloatType / DoubleType (``SignedFixedLengthFloat``): positive: sign bit set; negative: all
-    bits flipped. -0.0 sorts before 0.0 and NaN after +Infinity, as ``Double.compare``."""
+    bits flipped. -0.0 sorts before 0.0 and NaN after +Infinity, as ``Double.compare``, which is
+    what orders clustering keys: every NaN is the canonical one there (``doubleToLongBits``), so
+    here too (a NaN with its sign bit set would otherwise sort first)."""
     packer = struct.Struct(fmt)
     width = packer.size
     top = 1 << (8 * width - 1)
     mask = (1 << (8 * width)) - 1
+    nan = (0x7FC00000 if width == 4 else 0x7FF8000000000000) | top
 
     def encode(value: Any) -> bytes | None:
         if value is None:
             return None
+        if math.isnan(value):
+            return nan.to_bytes(width, "big")
         bits = int.from_bytes(packer.pack(value), "big")
         bits = bits ^ mask if bits & top else bits | top
         return bits.to_bytes(width, "big")
