@@ -227,17 +227,19 @@ def _uuid(value: Any) -> bytes | None:
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 _EPOCH_DATE = datetime.date(1970, 1, 1)
-_MILLI = datetime.timedelta(milliseconds=1)
 
 
 def timestamp_millis(value: Any) -> int:
-    """A decoded timestamp (naive UTC datetime, aware datetime, or ms outside datetime's range)."""
+    """A decoded timestamp (naive UTC datetime, aware datetime, or ms outside datetime's range) as
+    milliseconds. Rounded to the nearest: the decoder's values are exact, but cassandra-driver's go
+    through a float and can be 1 µs off (a snapshot reads rows through the driver)."""
     if isinstance(value, int):
         return value
     if value.tzinfo is not None:
         value = value.astimezone(datetime.UTC).replace(tzinfo=None)
-    millis: int = (value - _EPOCH) // _MILLI
-    return millis
+    delta = value - _EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (micros + 500) // 1000
 
 
 def _timestamp(value: Any) -> bytes | None:

@@ -10,7 +10,7 @@ columns, so every insert order, duplicate and replay merges to the same state (c
                       columns typed (``any``; NULL in the static row). ``_live`` = max of (write
                       time, expiring, expiry); ``_del`` = max row deletion time; per simple column
                       ``c`` the max of ``(write time, rank, expiry, value bytes, value)`` — rank 3
-                      tombstone, 2 expiring, 1 live, then Cassandra's serialized value bytes (empty
+                      tombstone, 2 expiring, 1 live, then Cassandra's serialized value bytes as hex (empty
                       where the typed value compares the same: String, Bool), so tuple order *is*
                       ``Cells.resolveRegular``; per non-frozen collection/UDT ``_d_c``, the column's
                       deletion time.
