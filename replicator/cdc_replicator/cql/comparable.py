@@ -238,7 +238,7 @@ def timestamp_millis(value: Any) -> int:
     if value.tzinfo is not None:
         value = value.astimezone(datetime.UTC).replace(tzinfo=None)
     delta = value - _EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    micros: int = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     return (micros + 500) // 1000
 
 
